@@ -1,0 +1,200 @@
+"""Pickling for the wire: by reference when the receiver can import, else by value.
+
+Two costs pull in opposite directions. Plain ``pickle`` sends a function as its
+module and name: a few dozen bytes, fast, and the receiver runs the code from
+the real file. ``cloudpickle`` sends the function's code by value: it works for
+lambdas, closures and functions of an interactive ``__main__``, but costs several
+times more and (cloudpickle >= 3) rewrites ``co_filename`` to ``<dynamic-code>``,
+so a traceback from the worker would show neither the user's file nor the line.
+
+So :func:`dumps` tries the C pickler first, by reference, and falls back to
+cloudpickle only when something can't be sent that way. ``__main__`` needs care:
+plain pickle happily sends ``__main__.f`` by reference, but the worker has ``f``
+only if it imported the main script *and* ``f`` is defined by the script's
+top-level code (not under ``if __name__ == "__main__":``, not in a REPL). The
+script's syntax tree says which names that is (:func:`_main_top_level_names`);
+everything else of ``__main__`` goes by value. When cloudpickle is used, code
+objects keep their real ``co_filename`` (:func:`_code_reduce`).
+
+Both picklers include ``multiprocessing``'s own reducers (connections, fds), so
+stdlib objects that are allowed to travel while a process is being started still
+can.
+"""
+
+from __future__ import annotations
+
+import ast
+import copyreg
+import functools
+import io
+import os
+import pickle
+import sys
+import types
+from collections import ChainMap
+from collections.abc import Callable
+from multiprocessing.reduction import ForkingPickler
+from typing import Any, Literal, TypeAlias
+
+import cloudpickle
+
+__all__ = ["MainPolicy", "dumps", "loads"]
+
+#: How objects defined in ``__main__`` travel:
+#: ``"auto"``: by reference when the receiver imported the main script and the
+#: name is defined at its top level, else by value (parent to a spawn/forkserver
+#: worker); ``"value"``: always by value (a worker that did not import main,
+#: e.g. forked before the definition); ``"reference"``: always by reference (the
+#: receiver *is* the process whose ``__main__`` defined it: worker to parent).
+MainPolicy: TypeAlias = Literal["auto", "value", "reference"]
+
+PROTOCOL = 5
+
+# ``ForkingPickler._extra_reducers`` holds the reducers that multiprocessing
+# registers for its own types (Connection, socket, fds); private but stable
+# since Python 3.4, and what ForkingPickler itself merges into its table.
+_MP_REDUCERS: dict[type, Callable[[Any], Any]] = ForkingPickler._extra_reducers  # noqa: SLF001
+
+_MAIN_NAMES = ("__main__", "__mp_main__")
+
+
+class _NeedsByValue(Exception):
+    """Raised inside the fast pickler: this object must travel by value."""
+
+
+@functools.lru_cache(maxsize=8)
+def _top_level_names(path: str, mtime_ns: int) -> frozenset[str]:
+    del mtime_ns  # part of the cache key only: a rewritten script is re-read
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+    return frozenset(names)
+
+
+def _main_top_level_names() -> frozenset[str]:
+    """Names the main script defines at top level; empty if there is no script."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return frozenset()
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return frozenset()
+    return _top_level_names(os.path.abspath(path), mtime)
+
+
+def _main_importable(obj: Any) -> bool:
+    """Whether a receiver that imported the main script finds ``obj`` by name."""
+    qualname = getattr(obj, "__qualname__", "")
+    head = qualname.partition(".")[0]
+    if "<locals>" in qualname or head not in _main_top_level_names():
+        return False
+    main = sys.modules.get("__main__")
+    found: Any = main
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found is obj
+
+
+class _FastPickler(pickle.Pickler):
+    """The C pickler, by reference, refusing what the receiver can't import."""
+
+    dispatch_table = ChainMap(_MP_REDUCERS, copyreg.dispatch_table)  # type: ignore[assignment]
+    main_policy: MainPolicy = "auto"
+
+    def reducer_override(self, obj: Any) -> Any:
+        # Called by the C pickler for every non-atomic object; keep it cheap.
+        if (
+            self.main_policy != "reference"
+            and isinstance(obj, types.FunctionType | type)
+            and getattr(obj, "__module__", None) in _MAIN_NAMES
+            and (self.main_policy == "value" or not _main_importable(obj))
+        ):
+            raise _NeedsByValue
+        return NotImplemented
+
+
+def _rebuild_code(
+    make: Callable[..., types.CodeType], args: tuple[Any, ...], filename: str
+) -> types.CodeType:
+    return make(*args).replace(co_filename=filename)
+
+
+_cloud_code_reduce: Callable[[types.CodeType], tuple[Any, ...]] = cloudpickle.Pickler.dispatch_table[
+    types.CodeType
+]
+
+
+def _code_reduce(code: types.CodeType) -> tuple[Any, ...]:
+    # cloudpickle >= 3 writes "<dynamic-code>" as every code object's file name;
+    # put the real one back so the worker's traceback names the user's file and
+    # linecache can show the source line in the parent.
+    make, args = _cloud_code_reduce(code)[:2]
+    return (_rebuild_code, (make, args, code.co_filename))
+
+
+class _ByValuePickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle, keeping real file names, and by reference where possible."""
+
+    dispatch_table = ChainMap(
+        {types.CodeType: _code_reduce}, _MP_REDUCERS, cloudpickle.Pickler.dispatch_table
+    )
+
+    def __init__(self, file: io.BytesIO, main_policy: MainPolicy) -> None:
+        super().__init__(file, protocol=PROTOCOL)
+        self._main_policy = main_policy
+
+    def reducer_override(self, obj: Any) -> Any:
+        if (
+            self._main_policy != "value"
+            and isinstance(obj, types.FunctionType | type)
+            and getattr(obj, "__module__", None) in _MAIN_NAMES
+            and (self._main_policy == "reference" or _main_importable(obj))
+        ):
+            return NotImplemented  # the plain pickler's save_global: by reference
+        return super().reducer_override(obj)
+
+
+def dumps(obj: Any, main: MainPolicy = "auto") -> bytes:
+    """Pickle ``obj`` for another process.
+
+    Args:
+        obj: anything picklable by ``pickle`` or ``cloudpickle``.
+        main: how objects of ``__main__`` travel (see :data:`MainPolicy`).
+
+    Returns:
+        The pickle, protocol 5.
+
+    Raises:
+        Exception: whatever the pickler raised (``PicklingError``, ``TypeError``,
+            ``RecursionError``, or the object's own ``__reduce__`` error). Callers
+            wrap it in :class:`parkit.SerializationError`, which knows the direction.
+    """
+    buf = io.BytesIO()
+    pickler = _FastPickler(buf, PROTOCOL)
+    pickler.main_policy = main
+    try:
+        pickler.dump(obj)
+        return buf.getvalue()
+    except _NeedsByValue:
+        pass
+    except (pickle.PicklingError, TypeError, AttributeError):
+        # Lambdas, local functions and classes, objects holding them: retry by
+        # value. A genuinely unpicklable object fails again below with the
+        # cloudpickle error, which names it.
+        pass
+    buf = io.BytesIO()
+    _ByValuePickler(buf, main).dump(obj)
+    return buf.getvalue()
+
+
+def loads(data: bytes | bytearray | memoryview) -> Any:
+    """Unpickle what :func:`dumps` produced."""
+    return pickle.loads(data)

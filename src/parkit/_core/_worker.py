@@ -1,0 +1,220 @@
+"""What a parkit child process runs, and how it reports back.
+
+One call in one child (``parkit.Process``, ``parkit.run``)::
+
+    parent                                         child
+    ------                                         -----
+    Process.start()
+      Payload(fn, args, kwargs) --- pickled by --> run_call(payload, conn, ...)
+        multiprocessing while it                   start_lifeline(): a daemon thread
+        starts the child (spawn,                     waits on the parent's sentinel and
+        forkserver); inherited (fork)                exits the child if the parent dies
+                                                   fn, args, kwargs = payload.load()
+                                                   outcome = fn(*args, **kwargs)
+    result():  wait([reader, sentinel]) <--------- conn.send_bytes(dumps(Message))
+      reader ready: read the one Message            then the child exits
+      sentinel first, nothing sent: WorkerCrashed
+
+The child sends exactly one :class:`Message`. The parent holds only the reading
+end of that pipe (it closes its copy of the writing end right after the start),
+so a child that dies before sending gives EOF, never a silent wait (FAULTS F26).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import SerializationError
+from . import _remote, _wire
+
+__all__ = [
+    "Message",
+    "Payload",
+    "WorkerInfo",
+    "current_worker",
+    "describe_callable",
+    "run_call",
+    "start_lifeline",
+]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """Who this process is, when it is a parkit worker."""
+
+    name: str
+    pid: int
+
+
+_worker: WorkerInfo | None = None
+
+
+def current_worker() -> WorkerInfo | None:
+    """This process's identity if it is a parkit child, else ``None``."""
+    return _worker
+
+
+def describe_callable(fn: object) -> str:
+    """A short, safe name for a callable: ``module.qualname``."""
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    if module in (None, "builtins", "__main__", "__mp_main__"):
+        return str(qualname)
+    return f"{module}.{qualname}"
+
+
+@dataclass
+class Message:
+    """The one thing a child sends back.
+
+    ``kind`` is ``"ok"`` (``data`` is the pickled return value, kept as bytes so
+    that a result that fails to unpickle in the parent is told apart from one
+    that failed in the worker) or ``"raised"`` (``error`` is the captured
+    exception; ``exitcode`` is what the child exits with afterwards).
+    """
+
+    kind: Literal["ok", "raised"]
+    where: str
+    data: bytes = b""
+    error: _remote.ExceptionRecord | None = None
+
+
+class Payload:
+    """``(fn, args, kwargs)`` on its way to a child.
+
+    Pickled by ``multiprocessing`` itself while it starts the child (spawn,
+    forkserver), so objects that the stdlib allows only during that moment (its
+    own locks and connections) still travel; a pickling failure becomes a
+    :class:`parkit.SerializationError` raised by ``start()``. The child keeps the
+    bytes and unpickles them in :func:`run_call`, where a failure can be reported
+    instead of killing the bootstrap. Under fork nothing is pickled.
+    """
+
+    def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._call: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = (fn, args, kwargs)
+        self._data = b""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._call is None:
+            return (_payload_from_bytes, (self._data,))
+        try:
+            data = _wire.dumps(self._call, main="auto")
+        except (Exception, SystemExit) as e:
+            raise SerializationError(
+                f"could not pickle the call {describe_callable(self._call[0])}(...) "
+                f"to send it to the child process: {type(e).__name__}: {e}",
+                direction="argument",
+                stage="pickle",
+            ) from e
+        return (_payload_from_bytes, (data,))
+
+    def load(self) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+        """The call, unpickled if it came as bytes."""
+        if self._call is not None:
+            return self._call
+        call: tuple[Any, tuple[Any, ...], dict[str, Any]] = _wire.loads(self._data)
+        return call
+
+
+def _payload_from_bytes(data: bytes) -> Payload:
+    payload = Payload.__new__(Payload)
+    payload._call = None
+    payload._data = data
+    return payload
+
+
+def start_lifeline() -> None:
+    """Exit this child promptly if its parent dies (no orphans: FAULTS F31).
+
+    ``multiprocessing`` gives every child a sentinel that becomes ready when the
+    parent's end of a pipe closes, which the kernel does when the parent dies,
+    however it dies (SIGKILL included). A daemon thread waits on it.
+    """
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    if sentinel is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([sentinel])
+        # The parent is gone: nobody can receive a result. os._exit skips
+        # cleanup that could block (joining threads, flushing a full pipe).
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parkit-lifeline", daemon=True).start()
+
+
+def _send(conn: multiprocessing.connection.Connection, message: Message) -> None:
+    conn.send_bytes(_wire.dumps(message, main="reference"))
+
+
+def _raised(where: str, exc: BaseException) -> Message:
+    return Message("raised", where, error=_remote.capture(exc))
+
+
+def run_call(
+    payload: Payload,
+    conn: multiprocessing.connection.Connection,
+    print_errors: bool,
+) -> None:
+    """Run one call in this child and send its :class:`Message` to the parent.
+
+    Args:
+        payload: the call.
+        conn: the writing end of the result pipe.
+        print_errors: re-raise the function's exception after sending it, so that
+            ``multiprocessing`` prints it and sets exit code 1 as the stdlib does
+            (``parkit.Process``); otherwise exit quietly with that code
+            (``parkit.run``, whose caller gets the exception).
+    """
+    global _worker
+    me = multiprocessing.current_process()
+    _worker = WorkerInfo(me.name, os.getpid())
+    start_lifeline()
+    if not print_errors:
+        # The parent handles Ctrl-C for run(): it stops this child. A traceback
+        # here would only be noise (SPEC: workers print no tracebacks).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    where = f"process {me.name!r} (pid {os.getpid()})"
+    try:
+        fn, args, kwargs = payload.load()
+    except BaseException as e:  # noqa: BLE001 - SystemExit from a hostile __setstate__ too
+        err = SerializationError(
+            f"could not unpickle the call in the child process: {type(e).__name__}: {e}",
+            direction="argument",
+            stage="unpickle",
+        )
+        err.__cause__ = e
+        _send(conn, _raised(where, err))
+        sys.exit(1)
+    where += f" running {describe_callable(fn)}"
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as e:
+        if e.__traceback__ is not None:
+            # Drop this frame: the user's traceback starts in their function.
+            e = e.with_traceback(e.__traceback__.tb_next)
+        _send(conn, _raised(where, e))
+        if print_errors or isinstance(e, SystemExit):
+            raise
+        sys.exit(1)
+    try:
+        data = _wire.dumps(result, main="reference")
+    except BaseException as e:  # noqa: BLE001
+        err = SerializationError(
+            f"could not pickle the result of {describe_callable(fn)}, "
+            f"a {type(result).__qualname__}: {type(e).__name__}: {e}",
+            direction="result",
+            stage="pickle",
+        )
+        err.__cause__ = e
+        _send(conn, _raised(where, err))
+        sys.exit(1)
+    _send(conn, Message("ok", where, data=data))

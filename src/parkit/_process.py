@@ -1,0 +1,380 @@
+"""``parkit.Process[R]`` and ``parkit.run``: one call in one fresh process."""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.process
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+from ._core import _remote, _wire
+from ._core._context import ContextLike, preserving_global_start_method, resolve_context
+from ._core._worker import Message, Payload, describe_callable, run_call
+from .errors import SerializationError, TaskTimeout, WorkerCrashed
+
+__all__ = ["Process", "run"]
+
+R = TypeVar("R")
+
+# Seconds to wait for a process to go after SIGTERM before SIGKILL.
+_TERMINATE_GRACE = 1.0
+# Seconds run() lets a child that has reported exit on its own.
+_FINISH_GRACE = 2.0
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+class Process(Generic[R]):
+    """A process running ``target(*args, **kwargs)``, whose result you can get.
+
+    The surface of :class:`multiprocessing.Process` (``start``, ``join``,
+    ``is_alive``, ``pid``, ``name``, ``daemon``, ``exitcode``, ``terminate``,
+    ``kill``, ``sentinel``, ``close``) plus :meth:`result`, which returns what the
+    target returned or raises what it raised, with the child's traceback.
+
+    Used as a context manager, the end of the block joins the process; leaving
+    the block by an exception stops it first.
+
+    Differences from the stdlib, on purpose:
+
+    * the target's exception reaches the parent through :meth:`result` (the child
+      still prints it and exits with code 1, as the stdlib does);
+    * the call is pickled with cloudpickle where plain pickle can't, so lambdas
+      and closures work under every start method;
+    * the start method is ``context=`` or :func:`parkit.default_context`, never
+      the global default;
+    * the child exits by itself if the parent dies, even by SIGKILL;
+    * subclassing and overriding ``run()`` is not supported: pass ``target``.
+
+    Args:
+        target: the callable to run in the child.
+        args: positional arguments for it.
+        kwargs: keyword arguments for it.
+        name: the process name (default: ``multiprocessing``'s ``Process-N``).
+        daemon: as in the stdlib (default: inherited from the creating process).
+        context: start method name or ``multiprocessing`` context
+            (default: :func:`parkit.default_context`).
+    """
+
+    # Whether the child prints the target's exception (stdlib behaviour) besides
+    # sending it; run() turns it off since its caller always gets the exception.
+    _PRINT_ERRORS: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        target: Callable[..., R],
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        daemon: bool | None = None,
+        context: ContextLike = None,
+    ) -> None:
+        if not callable(target):
+            raise TypeError(f"target must be callable, not {type(target).__name__}")
+        self._ctx = resolve_context(context)
+        self._target = target
+        self._args = tuple(args)
+        self._kwargs = dict(kwargs or {})
+        self._reader, writer = self._ctx.Pipe(duplex=False)
+        self._writer: multiprocessing.connection.Connection | None = writer
+        self._process: multiprocessing.process.BaseProcess = self._ctx.Process(  # type: ignore[attr-defined]
+            target=run_call,
+            args=(Payload(target, self._args, self._kwargs), writer, self._PRINT_ERRORS),
+            name=name,
+            daemon=daemon,
+        )
+        self._lock = threading.Lock()
+        self._message: Message | None = None
+        self._what = describe_callable(target)
+
+    # -- the stdlib surface -------------------------------------------------
+
+    def start(self) -> None:
+        """Start the child.
+
+        Raises:
+            SerializationError: the target or an argument can't be pickled
+                (spawn and forkserver; under fork nothing is pickled).
+            RuntimeError: as the stdlib's ``start`` (started twice, from a
+                daemonic process, ...).
+        """
+        if self._writer is None:
+            raise RuntimeError("a process can only be started once")
+        try:
+            with preserving_global_start_method():
+                self._process.start()
+        finally:
+            # The child holds its own copy of the writing end; the parent's copy
+            # must go, or a child that dies without sending would never give EOF.
+            self._writer.close()
+            self._writer = None
+        _live.add(self)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the child ends, or ``timeout`` seconds pass.
+
+        Like the stdlib, returns ``None`` either way (check :attr:`exitcode`).
+        Unlike the stdlib, it reads the child's result while waiting, so a child
+        sending a large result never deadlocks against a parent that joins it
+        first (FAULTS F10).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._wait_message(deadline)
+        self._process.join(_remaining(deadline))
+        if self._process.exitcode is not None:
+            _live.discard(self)
+
+    def is_alive(self) -> bool:
+        """Whether the child is running."""
+        return self._process.is_alive()
+
+    def terminate(self) -> None:
+        """Send SIGTERM to the child."""
+        self._process.terminate()
+
+    def kill(self) -> None:
+        """Send SIGKILL to the child."""
+        self._process.kill()
+
+    def close(self) -> None:
+        """Release the process object's resources (the child must have ended)."""
+        self._process.close()
+        self._reader.close()
+        _live.discard(self)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, ``None`` before ``start()``."""
+        return self._process.pid
+
+    ident = pid
+
+    @property
+    def name(self) -> str:
+        """The process name."""
+        return self._process.name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._process.name = value
+
+    @property
+    def daemon(self) -> bool:
+        """Whether the child is stopped when the parent exits."""
+        return self._process.daemon
+
+    @daemon.setter
+    def daemon(self, value: bool) -> None:
+        self._process.daemon = value
+
+    @property
+    def exitcode(self) -> int | None:
+        """The exit code, negative for a signal; ``None`` while running."""
+        return self._process.exitcode
+
+    @property
+    def sentinel(self) -> int:
+        """A handle that becomes ready when the child ends (for ``wait``)."""
+        return self._process.sentinel
+
+    def __repr__(self) -> str:
+        return (
+            f"<parkit.Process name={self.name!r} pid={self.pid} "
+            f"exitcode={self.exitcode} target={self._what}>"
+        )
+
+    # -- the result ---------------------------------------------------------
+
+    def _wait_message(self, deadline: float | None) -> bool:
+        """Read the child's message if one comes before ``deadline``.
+
+        Returns whether the outcome is known: a message arrived or the child
+        ended without one.
+        """
+        with self._lock:
+            if self._message is not None:
+                return True
+            if self._reader.closed:
+                return True
+            sentinel = self._process.sentinel
+            while True:
+                ready = multiprocessing.connection.wait(
+                    [self._reader, sentinel], _remaining(deadline)
+                )
+                if not ready:
+                    return False
+                if self._reader in ready:
+                    try:
+                        raw = self._reader.recv_bytes()
+                    except (EOFError, OSError):
+                        # The child ended (or died mid-message) without a
+                        # complete message: a crash, read from the exit code.
+                        self._reader.close()
+                        return True
+                    self._message = _wire.loads(raw)
+                    return True
+                # Only the sentinel: the child ended. It may have sent its
+                # message just before; poll once without blocking.
+                if not self._reader.poll(0):
+                    self._reader.close()
+                    return True
+
+    def result(self, timeout: float | None = None) -> R:
+        """Wait for the target to finish; return its value or raise its exception.
+
+        Args:
+            timeout: seconds to wait; ``None`` waits for as long as it runs.
+
+        Returns:
+            What the target returned.
+
+        Raises:
+            BaseException: what the target raised: the same type and args, with
+                the child's frames in its traceback and a note naming the child;
+                ``parkit.RemoteError`` if that exception can't be rebuilt here.
+            parkit.SerializationError: the return value couldn't be pickled in the
+                child or unpickled here.
+            parkit.WorkerCrashed: the child ended without reporting (a signal,
+                ``os._exit``, a segfault).
+            TimeoutError: ``timeout`` passed with the child still running (the
+                child is left running).
+            RuntimeError: the process was never started.
+        """
+        if self._writer is not None:
+            raise RuntimeError("result() called on a process that was not started")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._wait_message(deadline):
+            raise TimeoutError(
+                f"{self._what} in process {self.name!r} (pid {self.pid}) still running "
+                f"after {timeout:g} s"
+            )
+        message = self._message
+        if message is None:
+            # Ended without a message: reap it to learn how it died.
+            self._process.join()
+            _live.discard(self)
+            raise WorkerCrashed(self._process.exitcode, self.pid, what=self._what)
+        if message.kind == "ok":
+            try:
+                return cast(R, _wire.loads(message.data))
+            except (Exception, SystemExit) as e:
+                raise SerializationError(
+                    f"could not unpickle the result of {self._what} in the parent: "
+                    f"{type(e).__name__}: {e}",
+                    direction="result",
+                    stage="unpickle",
+                ) from e
+        assert message.error is not None
+        raise _remote.rebuild(message.error, note=f"[parkit] raised in {message.where}")
+
+    # -- context manager ----------------------------------------------------
+
+    def __enter__(self) -> Process[R]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.pid is None:
+            return
+        if exc_type is not None:
+            _stop(self)
+        self.join()
+
+
+def _stop(process: Process[Any]) -> None:
+    """Terminate, then kill if it lingers; reap."""
+    if process.exitcode is not None:
+        return
+    process.terminate()
+    process.join(_TERMINATE_GRACE)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+
+
+# Started processes not yet joined, as the stdlib keeps its ``_children``: so
+# that an unreferenced running Process is not collected (its reader would close
+# and its result be lost) and so that interpreter exit can drain results.
+_live: set[Process[Any]] = set()
+
+
+def run(
+    fn: Callable[..., R],
+    /,
+    *args: Any,
+    timeout: float | None = None,
+    context: ContextLike = None,
+    **kwargs: Any,
+) -> R:
+    """Run ``fn(*args, **kwargs)`` in a fresh process and return its result.
+
+    The child is always gone when this returns or raises. It ignores Ctrl-C:
+    on ``KeyboardInterrupt`` in the parent it is stopped and the interrupt
+    propagates.
+
+    Args:
+        fn: the callable (lambdas and closures too).
+        *args: positional arguments for ``fn``.
+        timeout: seconds ``fn`` may run; ``None`` for no limit.
+        context: start method name or ``multiprocessing`` context.
+        **kwargs: keyword arguments for ``fn``.
+
+    Returns:
+        What ``fn`` returned.
+
+    Raises:
+        BaseException: what ``fn`` raised, as :meth:`Process.result`.
+        parkit.TaskTimeout: ``timeout`` passed; the child was stopped.
+        parkit.WorkerCrashed: the child died without reporting.
+        parkit.SerializationError: an argument or the result can't be pickled.
+        ValueError: ``timeout`` is not a positive number.
+    """
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+    ):
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    # Not a daemon: a daemonic process may not start children, and fn may
+    # itself call parkit. run() reaps the child before returning in any case.
+    process: _RunProcess[R] = _RunProcess(fn, args, kwargs, context=context, daemon=False)
+    process.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        if not process._wait_message(deadline):
+            raise TaskTimeout(cast(float, timeout), what=describe_callable(fn)) from None
+        try:
+            return process.result()
+        finally:
+            # The outcome is known; the child is exiting. Give it a moment to
+            # do so by itself before it is stopped below.
+            process.join(_FINISH_GRACE)
+    finally:
+        _stop(process)
+        _live.discard(process)
+
+
+class _RunProcess(Process[R]):
+    _PRINT_ERRORS = False
+
+
+def _drain_at_exit() -> None:
+    # Runs before multiprocessing's own exit handler (atexit is LIFO and parkit
+    # imports multiprocessing first), which joins non-daemonic children: join
+    # them here instead, reading their results, so a child blocked writing a
+    # large result can't hang the interpreter's exit.
+    for process in list(_live):
+        if not process.daemon and process.exitcode is None:
+            process.join()
+
+
+atexit.register(_drain_at_exit)
