@@ -26,6 +26,7 @@ _TERMINATE_GRACE = 1.0
 # Seconds run() lets a child that has reported exit on its own.
 _FINISH_GRACE = 2.0
 
+
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 

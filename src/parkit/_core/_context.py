@@ -30,9 +30,10 @@ import contextlib
 import multiprocessing
 import multiprocessing.context
 import os
+import sys
 import threading
 from collections.abc import Iterator
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 __all__ = [
     "START_METHOD_ENV",
@@ -121,6 +122,34 @@ def resolve_context(context: ContextLike) -> multiprocessing.context.BaseContext
 _start_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # A fork-context start forks *inside* preserving_global_start_method(), so
+    # the child inherits the lock held; a child that starts processes itself
+    # would wait on it for ever (FAULTS F11). Give the child a fresh one.
+    global _start_lock
+    _start_lock = threading.Lock()
+    # The stdlib's forkserver singleton survives fork with the *parent's*
+    # server in it: the child's next forkserver start calls waitpid() on a
+    # process that is not its child and fails with ChildProcessError. Make the
+    # child start (and own) a server of its own. Its copy of the parent
+    # server's "alive" fd is closed so that server still sees its owner go.
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(forkserver, "_forkserver", None)
+    if server is None or getattr(server, "_forkserver_pid", None) is None:
+        return
+    alive_fd = server._forkserver_alive_fd
+    for attr in ("_forkserver_address", "_forkserver_alive_fd", "_forkserver_pid"):
+        setattr(server, attr, None)
+    if hasattr(server, "_forkserver_authkey"):  # 3.14+: the authenticated server
+        server._forkserver_authkey = None
+    if isinstance(alive_fd, int):
+        with contextlib.suppress(OSError):
+            os.close(alive_fd)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextlib.contextmanager
 def preserving_global_start_method() -> Iterator[None]:
     """Undo the stdlib's side effect of fixing the global start method.
@@ -128,13 +157,13 @@ def preserving_global_start_method() -> Iterator[None]:
     Wrap every ``Process.start()`` in this. If the user had not chosen a global
     start method before, none is chosen after; if they had, it is untouched.
     """
-    default = multiprocessing.context._default_context  # noqa: SLF001 - see module doc
+    default: Any = multiprocessing.context._default_context
     # The lock makes the read-start-restore sequence atomic with respect to
     # other parkit starts in other threads.
     with _start_lock:
-        before = default._actual_context  # noqa: SLF001
+        before = default._actual_context
         try:
             yield
         finally:
-            if before is None and default._actual_context is default._default_context:  # noqa: SLF001
-                default._actual_context = None  # noqa: SLF001
+            if before is None and default._actual_context is default._default_context:
+                default._actual_context = None

@@ -21,8 +21,8 @@ tblib is used for tracebacks only. Its exception pickling
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
 import types
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -40,6 +40,7 @@ _MAX_CHAIN = 16
 # would otherwise ship ~1000 identical frames).
 _MAX_FRAMES = 100
 _MESSAGE_LIMIT = 10_000
+
 
 @dataclass
 class ExceptionRecord:
@@ -68,7 +69,7 @@ def _qualified_name(tp: type) -> str:
 def _safe_str(exc: BaseException) -> str:
     try:
         text = str(exc)
-    except BaseException as e:  # noqa: BLE001 - a broken __str__ must not lose the error
+    except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
         text = f"<str() failed: {type(e).__name__}>"
@@ -93,14 +94,14 @@ def _tb_data(tb: TracebackType | None) -> dict[str, Any] | None:
     try:
         data: dict[str, Any] = Traceback(_trim(tb)).as_dict()
         return data
-    except Exception:  # noqa: BLE001 - the text still carries the traceback
+    except Exception:
         return None
 
 
 def _format(exc: BaseException) -> str:
     try:
         return "".join(traceback.format_exception(exc))
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
         return f"{_qualified_name(type(exc))}: {_safe_str(exc)}\n"
@@ -112,32 +113,43 @@ def _pickle_exception(exc: BaseException) -> tuple[bytes | None, str]:
     # is gives just type, args and __dict__ (which holds __notes__).
     try:
         return _wire.dumps(exc, main="reference"), ""
-    except BaseException as e:  # noqa: BLE001 - includes SystemExit from a hostile __reduce__
+    except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
         return None, f"it could not be pickled in the worker ({type(e).__name__}: {_safe_str(e)})"
 
 
-def capture(exc: BaseException, *, _depth: int = 0, _seen: set[int] | None = None) -> ExceptionRecord:
-    """Turn ``exc`` (with its traceback and chain) into an :class:`ExceptionRecord`."""
-    seen = set() if _seen is None else _seen
-    seen.add(id(exc))
+def capture(exc: BaseException) -> ExceptionRecord:
+    """Turn ``exc`` (with its traceback and chain) into an :class:`ExceptionRecord`.
+
+    An exception reachable twice (the usual ``raise X from e`` inside
+    ``except ... as e`` makes ``e`` both cause and context) is recorded once
+    and rebuilt as one object, so a cycle in the chain comes back as the same
+    cycle; chains longer than ``_MAX_CHAIN`` are cut.
+    """
+    return _capture(exc, 0, {})
+
+
+def _capture(exc: BaseException, depth: int, memo: dict[int, ExceptionRecord]) -> ExceptionRecord:
     pickled, pickle_error = _pickle_exception(exc)
     record = ExceptionRecord(
         type_name=_qualified_name(type(exc)),
         message=_safe_str(exc),
-        text=_format(exc) if _depth == 0 else "",
+        text=_format(exc) if depth == 0 else "",
         pickled=pickled,
         pickle_error=pickle_error,
         tb=_tb_data(exc.__traceback__),
         suppress_context=exc.__suppress_context__,
         notes=[n for n in getattr(exc, "__notes__", ()) if isinstance(n, str)],
     )
-    if _depth < _MAX_CHAIN:
-        for attr in ("__cause__", "__context__"):
-            linked = getattr(exc, attr)
-            if linked is not None and id(linked) not in seen:
-                setattr(record, attr.strip("_"), capture(linked, _depth=_depth + 1, _seen=seen))
+    memo[id(exc)] = record
+    if depth < _MAX_CHAIN:
+        for attr in ("cause", "context"):
+            linked = getattr(exc, f"__{attr}__")
+            if linked is None:
+                continue
+            known = memo.get(id(linked))
+            setattr(record, attr, known or _capture(linked, depth + 1, memo))
     return record
 
 
@@ -175,7 +187,7 @@ def _traceback(record: ExceptionRecord) -> TracebackType | None:
             f_globals = dict(frame.tb_frame.f_globals)
             f_globals["__traceback_maker"] = _Maker()
             try:
-                exec(stub, f_globals)  # noqa: S102 - a fixed stub, no user code
+                exec(stub, f_globals)
             except _Maker as e:
                 made = e.__traceback__.tb_next if e.__traceback__ is not None else None
                 if tail is None:
@@ -185,7 +197,7 @@ def _traceback(record: ExceptionRecord) -> TracebackType | None:
                 tail = made
             frame = frame.tb_next
         return head
-    except Exception:  # noqa: BLE001 - the text still carries the traceback
+    except Exception:
         return None
 
 
@@ -198,7 +210,7 @@ def _rebuild_one(record: ExceptionRecord) -> BaseException:
     if record.pickled is not None:
         try:
             exc = _wire.loads(record.pickled)
-        except BaseException as e:  # noqa: BLE001 - SystemExit from a hostile reducer included
+        except BaseException as e:
             if isinstance(e, KeyboardInterrupt):
                 raise
             reason = f"it could not be rebuilt in the parent ({type(e).__name__}: {_safe_str(e)})"
@@ -222,15 +234,24 @@ def rebuild(record: ExceptionRecord, note: str | None = None) -> BaseException:
     Returns:
         The original type with the original args, or :class:`parkit.RemoteError`.
     """
+    exc = _rebuild(record, {})
+    if note is not None:
+        exc.add_note(note)
+    return exc
+
+
+def _rebuild(record: ExceptionRecord, memo: dict[int, BaseException]) -> BaseException:
+    done = memo.get(id(record))
+    if done is not None:
+        return done
     exc = _rebuild_one(record)
+    memo[id(record)] = exc
     tb = _traceback(record)
     if tb is not None:
         exc = exc.with_traceback(tb)
     if record.cause is not None:
-        exc.__cause__ = rebuild(record.cause)
+        exc.__cause__ = _rebuild(record.cause, memo)
     if record.context is not None:
-        exc.__context__ = rebuild(record.context)
+        exc.__context__ = _rebuild(record.context, memo)
     exc.__suppress_context__ = record.suppress_context
-    if note is not None:
-        exc.add_note(note)
     return exc

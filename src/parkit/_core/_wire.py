@@ -53,7 +53,7 @@ PROTOCOL = 5
 # ``ForkingPickler._extra_reducers`` holds the reducers that multiprocessing
 # registers for its own types (Connection, socket, fds); private but stable
 # since Python 3.4, and what ForkingPickler itself merges into its table.
-_MP_REDUCERS: dict[type, Callable[[Any], Any]] = ForkingPickler._extra_reducers  # noqa: SLF001
+_MP_REDUCERS: dict[type, Any] = ForkingPickler._extra_reducers  # type: ignore[attr-defined]
 
 _MAIN_NAMES = ("__main__", "__mp_main__")
 
@@ -106,7 +106,7 @@ def _main_importable(obj: Any) -> bool:
 class _FastPickler(pickle.Pickler):
     """The C pickler, by reference, refusing what the receiver can't import."""
 
-    dispatch_table = ChainMap(_MP_REDUCERS, copyreg.dispatch_table)  # type: ignore[assignment]
+    dispatch_table = ChainMap[type, Any](_MP_REDUCERS, copyreg.dispatch_table)
     main_policy: MainPolicy = "auto"
 
     def reducer_override(self, obj: Any) -> Any:
@@ -127,9 +127,9 @@ def _rebuild_code(
     return make(*args).replace(co_filename=filename)
 
 
-_cloud_code_reduce: Callable[[types.CodeType], tuple[Any, ...]] = cloudpickle.Pickler.dispatch_table[
-    types.CodeType
-]
+_cloud_code_reduce: Callable[[types.CodeType], tuple[Any, ...]] = (
+    cloudpickle.Pickler.dispatch_table[types.CodeType]
+)
 
 
 def _code_reduce(code: types.CodeType) -> tuple[Any, ...]:

@@ -185,7 +185,7 @@ def run_call(
     where = f"process {me.name!r} (pid {os.getpid()})"
     try:
         fn, args, kwargs = payload.load()
-    except BaseException as e:  # noqa: BLE001 - SystemExit from a hostile __setstate__ too
+    except BaseException as e:
         err = SerializationError(
             f"could not unpickle the call in the child process: {type(e).__name__}: {e}",
             direction="argument",
@@ -207,7 +207,7 @@ def run_call(
         sys.exit(1)
     try:
         data = _wire.dumps(result, main="reference")
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         err = SerializationError(
             f"could not pickle the result of {describe_callable(fn)}, "
             f"a {type(result).__qualname__}: {type(e).__name__}: {e}",

@@ -1,0 +1,266 @@
+"""Suite-wide pytest configuration: Hypothesis profiles and the resource-leak guard.
+
+Every test runs under the autouse ``_no_leaks`` fixture.  A test fails (as an error
+in its teardown) if, after a grace period, it has left behind any of:
+
+* a child process (or any descendant) that did not exist when the test started;
+* a thread that did not exist when the test started and is still alive;
+* a new entry in ``/dev/shm`` (shared memory segments, POSIX semaphores, ...).
+
+Leaked processes are killed and reaped, and leaked ``/dev/shm`` entries are removed,
+so that one leaky test does not make every later test fail too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, settings
+
+pytest_plugins = ["pytester"]
+
+# --------------------------------------------------------------------------- hypothesis
+
+settings.register_profile(
+    "dev",
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "ci",
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# ------------------------------------------------------------------------- leak checks
+
+#: How long a test's leftovers get to go away on their own before they count as leaks.
+GRACE_PERIOD_S = 3.0
+_POLL_INTERVAL_S = 0.05
+_SHM_DIR = "/dev/shm"
+
+# Helper processes that multiprocessing starts once and keeps for the life of the
+# interpreter.  They are recognised by their command line, but only as *direct*
+# children: processes forked by the forkserver inherit its command line verbatim,
+# and those are real workers that must be accounted for.
+_STDLIB_HELPER_MARKERS = (
+    "from multiprocessing.forkserver import main",
+    "from multiprocessing.resource_tracker import main",
+)
+
+# (pid, create_time) identifies a process even if its pid is later reused.
+_ProcKey = tuple[int, float]
+
+
+def _proc_key(proc: Any) -> _ProcKey | None:
+    try:
+        return (int(proc.pid), float(proc.create_time()))
+    except psutil.Error:
+        return None
+
+
+def _cmdline(proc: Any) -> str:
+    try:
+        return " ".join(str(part) for part in proc.cmdline())
+    except psutil.Error:  # zombies have no command line any more
+        pass
+    try:
+        return f"[{proc.name()}]"
+    except psutil.Error:
+        return "?"
+
+
+def _is_stdlib_helper(proc: Any, my_pid: int) -> bool:
+    try:
+        if int(proc.ppid()) != my_pid:
+            return False
+    except psutil.Error:
+        return False
+    cmdline = _cmdline(proc)
+    return any(marker in cmdline for marker in _STDLIB_HELPER_MARKERS)
+
+
+def _descendants() -> list[Any]:
+    try:
+        return list(psutil.Process().children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _shm_entries() -> set[str]:
+    try:
+        return set(os.listdir(_SHM_DIR))
+    except OSError:
+        return set()
+
+
+@dataclass
+class _Snapshot:
+    processes: set[_ProcKey]
+    threads: set[threading.Thread]
+    shm: set[str]
+
+    @classmethod
+    def take(cls) -> _Snapshot:
+        keys = {_proc_key(proc) for proc in _descendants()}
+        return cls(
+            processes={key for key in keys if key is not None},
+            threads=set(threading.enumerate()),
+            shm=_shm_entries(),
+        )
+
+
+@dataclass
+class _Leaks:
+    processes: list[Any] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+    shm: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.processes or self.threads or self.shm)
+
+
+def _find_leaks(before: _Snapshot) -> _Leaks:
+    my_pid = os.getpid()
+    leaks = _Leaks()
+    for proc in _descendants():
+        key = _proc_key(proc)
+        if key is None or key in before.processes or _is_stdlib_helper(proc, my_pid):
+            continue
+        leaks.processes.append(proc)
+    leaks.processes.sort(key=lambda proc: int(proc.pid))
+    leaks.threads = sorted(
+        (t for t in threading.enumerate() if t not in before.threads and t.is_alive()),
+        key=lambda t: t.name,
+    )
+    leaks.shm = sorted(_shm_entries() - before.shm)
+    return leaks
+
+
+def _wait_for_leaks_to_clear(before: _Snapshot) -> _Leaks:
+    """Poll until nothing has leaked or the grace period is over; return what is left."""
+    deadline = time.monotonic() + GRACE_PERIOD_S
+    while True:
+        # Reaps finished multiprocessing children (zombies whose Process object the
+        # test dropped without join()); the stdlib does the same on every start().
+        multiprocessing.active_children()
+        leaks = _find_leaks(before)
+        if not leaks or time.monotonic() >= deadline:
+            return leaks
+        time.sleep(_POLL_INTERVAL_S)
+
+
+def _describe_process(proc: Any) -> str:
+    try:
+        status = str(proc.status())
+    except psutil.Error:
+        status = "gone"
+    try:
+        ppid: int | str = int(proc.ppid())
+    except psutil.Error:
+        ppid = "?"
+    if status == psutil.STATUS_ZOMBIE:
+        status = "zombie: exited but never waited for"
+    cmdline = _cmdline(proc)
+    if len(cmdline) > 200:
+        cmdline = cmdline[:197] + "..."
+    return f"child process pid={proc.pid} (parent pid={ppid}, {status}): {cmdline}"
+
+
+def _kill_and_reap(procs: list[Any]) -> list[int]:
+    """SIGKILL leaked processes and reap those that are our children.
+
+    Returns the pids that could not be confirmed gone.
+    """
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGKILL)  # psutil checks the pid was not reused
+    my_pid = os.getpid()
+    pending = list(procs)
+    deadline = time.monotonic() + 5.0
+    while pending and time.monotonic() < deadline:
+        # multiprocessing children must be reaped through multiprocessing, or their
+        # Process objects would never learn that they exited.
+        mp_pids = {p.pid for p in multiprocessing.active_children()}
+        still_pending = []
+        for proc in pending:
+            try:
+                status = proc.status()
+                ppid = int(proc.ppid())
+            except psutil.Error:
+                continue  # gone
+            if status != psutil.STATUS_ZOMBIE:
+                still_pending.append(proc)
+            elif ppid == my_pid and proc.pid not in mp_pids:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(proc.pid, os.WNOHANG)
+                still_pending.append(proc)
+            elif ppid == my_pid:
+                still_pending.append(proc)
+            # else: a zombie re-parented away from us; its new parent reaps it.
+        pending = still_pending
+        if pending:
+            time.sleep(_POLL_INTERVAL_S)
+    return [int(proc.pid) for proc in pending]
+
+
+def _remove_shm(names: list[str]) -> None:
+    uid = os.getuid()
+    for name in names:
+        path = os.path.join(_SHM_DIR, name)
+        with contextlib.suppress(OSError):
+            if os.lstat(path).st_uid == uid:
+                os.unlink(path)
+
+
+def _report_and_clean_up(leaks: _Leaks) -> str:
+    lines = [f"test leaked resources (still there after a {GRACE_PERIOD_S:g} s grace period):"]
+    lines += [f"  {_describe_process(proc)}" for proc in leaks.processes]
+    lines += [
+        f"  thread {t.name!r} (ident={t.ident}, daemon={t.daemon}, target={_target(t)})"
+        for t in leaks.threads
+    ]
+    lines += [f"  /dev/shm entry {os.path.join(_SHM_DIR, name)}" for name in leaks.shm]
+    if leaks.processes:
+        unreaped = _kill_and_reap(leaks.processes)
+        killed = ", ".join(str(proc.pid) for proc in leaks.processes)
+        lines.append(f"cleanup: sent SIGKILL to pid(s) {killed}")
+        if unreaped:
+            lines.append(f"cleanup: pid(s) {', '.join(map(str, unreaped))} did not go away")
+    if leaks.shm:
+        _remove_shm(leaks.shm)
+        lines.append(f"cleanup: removed {len(leaks.shm)} /dev/shm entr(y/ies)")
+    if leaks.threads:
+        lines.append("cleanup: threads cannot be stopped from outside; join them in the test")
+    return "\n".join(lines)
+
+
+def _target(thread: threading.Thread) -> str:
+    target = getattr(thread, "_target", None)
+    if target is None:
+        return "-"
+    return str(getattr(target, "__qualname__", None) or repr(target))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    before = _Snapshot.take()
+    yield
+    leaks = _wait_for_leaks_to_clear(before)
+    if leaks:
+        pytest.fail(_report_and_clean_up(leaks), pytrace=False)

@@ -1,0 +1,191 @@
+"""The suite's leak guard (``_no_leaks`` in conftest.py) must be able to fail a test.
+
+Each test runs a small inner pytest session, in a subprocess, with a copy of the real
+conftest.py, and checks that leaky inner tests error in teardown with a message that
+names what leaked, while clean ones pass.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+CONFTEST = Path(__file__).with_name("conftest.py")
+INNER_TIMEOUT_S = 60.0
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST.read_text(encoding="utf-8"))
+    return pytester
+
+
+def run_inner(pytester: pytest.Pytester, source: str) -> pytest.RunResult:
+    pytester.makepyfile(test_inner=textwrap.dedent(source))
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=INNER_TIMEOUT_S)
+
+
+def assert_gone(pid: int) -> None:
+    """The pid is no longer running (a zombie left to a non-reaping init counts as gone)."""
+    try:
+        status = psutil.Process(pid).status()
+    except psutil.NoSuchProcess:
+        return
+    assert status == psutil.STATUS_ZOMBIE, f"leaked pid {pid} is still {status}"
+
+
+def test_unjoined_spawn_process_is_reported_and_killed(inner: pytest.Pytester) -> None:
+    pid_file = inner.path / "child.pid"
+    result = run_inner(
+        inner,
+        f"""
+        import multiprocessing
+        import time
+
+        def test_leaks_a_process():
+            proc = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,))
+            proc.start()
+            with open({str(pid_file)!r}, "w") as f:
+                f.write(str(proc.pid))
+        """,
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    pid = int(pid_file.read_text())
+    result.stdout.fnmatch_lines(
+        [
+            "*test leaked resources*",
+            f"*child process pid={pid} (parent pid=*, sleeping)*spawn_main*",
+            f"*cleanup: sent SIGKILL to pid(s) {pid}*",
+        ]
+    )
+    assert "did not go away" not in result.stdout.str()
+    assert_gone(pid)
+
+
+def test_forkserver_worker_is_reported_but_forkserver_itself_is_not(
+    inner: pytest.Pytester,
+) -> None:
+    # Workers forked by the forkserver inherit the forkserver's command line, so the
+    # guard may only ignore the forkserver process itself, never its children.
+    pid_file = inner.path / "child.pid"
+    result = run_inner(
+        inner,
+        f"""
+        import multiprocessing
+        import time
+
+        ctx = multiprocessing.get_context("forkserver")
+
+        def test_joined_worker_is_clean():
+            proc = ctx.Process(target=time.sleep, args=(0,))
+            proc.start()
+            proc.join()
+
+        def test_leaks_a_forkserver_worker():
+            proc = ctx.Process(target=time.sleep, args=(30,))
+            proc.start()
+            with open({str(pid_file)!r}, "w") as f:
+                f.write(str(proc.pid))
+        """,
+    )
+    result.assert_outcomes(passed=2, errors=1)
+    pid = int(pid_file.read_text())
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaks_a_forkserver_worker*",
+            f"*child process pid={pid} *multiprocessing.forkserver import main*",
+        ]
+    )
+    # Only the worker is reported: not the forkserver, not the resource tracker.
+    assert result.stdout.str().count("child process pid=") == 1
+    assert_gone(pid)
+
+
+def test_leftover_thread_is_reported(inner: pytest.Pytester) -> None:
+    result = run_inner(
+        inner,
+        """
+        import threading
+        import time
+
+        def test_leaks_a_thread():
+            threading.Thread(target=time.sleep, args=(30,), name="leaky", daemon=True).start()
+
+        def test_joined_thread_is_clean():
+            thread = threading.Thread(target=time.sleep, args=(0.1,))
+            thread.start()
+            thread.join()
+        """,
+    )
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaks_a_thread*",
+            "*thread 'leaky' (ident=*, daemon=True, target=sleep)*",
+        ]
+    )
+
+
+def test_new_dev_shm_entry_is_reported_and_removed(inner: pytest.Pytester) -> None:
+    shm_path = Path("/dev/shm") / f"parkit-test-{uuid.uuid4().hex}"
+    if not shm_path.parent.is_dir():
+        pytest.skip("no /dev/shm on this system")
+    try:
+        result = run_inner(
+            inner,
+            f"""
+            def test_leaks_a_shm_entry():
+                open({str(shm_path)!r}, "w").close()
+            """,
+        )
+        result.assert_outcomes(passed=1, errors=1)
+        result.stdout.fnmatch_lines(
+            [
+                f"*/dev/shm entry {shm_path}*",
+                "*cleanup: removed 1 /dev/shm entr(y/ies)*",
+            ]
+        )
+        assert not shm_path.exists()
+    finally:
+        shm_path.unlink(missing_ok=True)
+
+
+def test_clean_test_passes(inner: pytest.Pytester) -> None:
+    result = run_inner(
+        inner,
+        """
+        import multiprocessing
+        import os
+        import subprocess
+        import sys
+        import threading
+        from multiprocessing import shared_memory
+
+        def work():
+            return None
+
+        def test_tidy():
+            proc = multiprocessing.get_context("spawn").Process(target=work)
+            proc.start()
+            proc.join()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join()
+            shm = shared_memory.SharedMemory(create=True, size=16)
+            shm.close()
+            shm.unlink()
+
+        def test_dropped_but_finished_process_is_not_a_leak():
+            # Finished but never joined: a zombie that multiprocessing can still reap.
+            proc = multiprocessing.get_context("fork").Process(target=os._exit, args=(0,))
+            proc.start()
+            proc.sentinel  # noqa: B018
+        """,
+    )
+    result.assert_outcomes(passed=2)
+    assert "leaked" not in result.stdout.str()

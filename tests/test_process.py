@@ -1,0 +1,397 @@
+"""parkit.Process and parkit.run: results, errors, crashes, timeouts (SPEC §2, §3).
+
+The hostile catalogue (tests/hostile.py) is driven through both ``Process`` and
+``run`` under every start method; each case asserts the exact outcome within a
+bound.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+import hostile
+import parkit
+from parkit._core._context import available_methods
+
+# Every case must resolve well within this (start-up included).
+BOUND_S = 10.0
+
+METHODS = available_methods()
+
+
+@pytest.fixture(params=METHODS)
+def context(request: pytest.FixtureRequest) -> str:
+    method: str = request.param
+    return method
+
+
+@dataclass
+class Case:
+    """One hostile call and what the parent must see."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    # The exception type expected from result()/run(), or None for a value.
+    raises: type[BaseException] | None = None
+    value: Any = None
+    # Attribute checks on the raised exception.
+    attrs: dict[str, Any] = field(default_factory=dict)
+    # Start methods under which nothing is pickled on the way in (fork): the
+    # argument-side cases then succeed, as serial code would.
+    fork_value: Any = "same"
+
+
+def _exitcode_of_signal(sig: signal.Signals) -> int:
+    return -int(sig)
+
+
+CASES: dict[str, Case] = {
+    "value": Case(hostile.add, (2, 3), value=5),
+    "custom-init-exception": Case(
+        hostile.raise_custom_init,
+        raises=parkit.RemoteError,
+        attrs={"type_name": "hostile.CustomInitError", "message": "1: boom"},
+    ),
+    "unpicklable-attribute-exception": Case(
+        hostile.raise_unpicklable_attr,
+        raises=parkit.RemoteError,
+        attrs={"type_name": "hostile.UnpicklableAttrError", "message": "holds a lock"},
+    ),
+    "base-exception": Case(
+        hostile.raise_base_exception,
+        raises=hostile.MyBaseException,
+        attrs={"args": ("not an Exception",)},
+    ),
+    "sys-exit-3": Case(hostile.sys_exit, (3,), raises=SystemExit, attrs={"code": 3}),
+    "sys-exit-message": Case(hostile.sys_exit, ("bye",), raises=SystemExit, attrs={"code": "bye"}),
+    "os-exit-7": Case(
+        hostile.os_exit,
+        (7,),
+        raises=parkit.WorkerCrashed,
+        attrs={"exitcode": 7, "signal": None, "item_index": None},
+    ),
+    "sigkill": Case(
+        hostile.sigkill_self,
+        raises=parkit.WorkerCrashed,
+        attrs={"exitcode": -9, "signal": signal.SIGKILL},
+    ),
+    "segfault": Case(
+        hostile.segfault,
+        raises=parkit.WorkerCrashed,
+        attrs={"exitcode": -11, "signal": signal.SIGSEGV},
+    ),
+    "error-at-pickle-argument": Case(
+        hostile.identity,
+        (hostile.ErrorAtPickle(),),
+        raises=parkit.SerializationError,
+        attrs={"direction": "argument", "stage": "pickle"},
+        # Under fork the argument is inherited, and the result (the same object)
+        # is what fails to pickle.
+        fork_value=parkit.SerializationError,
+    ),
+    "error-at-unpickle-argument": Case(
+        type,
+        (hostile.ErrorAtUnpickle(),),
+        raises=parkit.SerializationError,
+        attrs={"direction": "argument", "stage": "unpickle"},
+        fork_value=hostile.ErrorAtUnpickle,
+    ),
+    "exit-at-unpickle-argument": Case(
+        type,
+        (hostile.ExitAtUnpickle(),),
+        raises=parkit.SerializationError,
+        attrs={"direction": "argument", "stage": "unpickle"},
+        fork_value=hostile.ExitAtUnpickle,
+    ),
+    "unpicklable-result": Case(
+        hostile.return_unpicklable,
+        raises=parkit.SerializationError,
+        attrs={"direction": "result", "stage": "pickle"},
+    ),
+    "error-at-unpickle-result": Case(
+        hostile.return_error_at_unpickle,
+        raises=parkit.SerializationError,
+        attrs={"direction": "result", "stage": "unpickle"},
+    ),
+    "exit-at-unpickle-result": Case(
+        hostile.return_exit_at_unpickle,
+        raises=parkit.SerializationError,
+        attrs={"direction": "result", "stage": "unpickle"},
+    ),
+    "result-too-deep": Case(
+        hostile.return_deep,
+        raises=parkit.SerializationError,
+        attrs={"direction": "result", "stage": "pickle"},
+    ),
+    "recursion-error": Case(hostile.raise_recursion, raises=RecursionError),
+}
+
+
+def _check(case: Case, method: str, call: Callable[[], Any], pid: Callable[[], int | None]) -> None:
+    expected: Any = case.raises
+    if method == "fork" and case.fork_value != "same":
+        expected = case.fork_value
+    start = time.monotonic()
+    if isinstance(expected, type) and issubclass(expected, BaseException):
+        with pytest.raises(expected) as info:
+            call()
+        exc = info.value
+        assert type(exc) is expected
+        for name, value in case.attrs.items():
+            want = value
+            if method == "fork" and case.fork_value != "same" and name == "direction":
+                want = "result"
+            assert getattr(exc, name) == want, name
+        if isinstance(exc, parkit.WorkerCrashed):
+            assert exc.pid == pid()
+            assert exc.pid is not None
+    elif isinstance(expected, type):
+        assert call() is expected
+    else:
+        assert call() == case.value
+    assert time.monotonic() - start < BOUND_S
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_catalogue_through_run(name: str, context: str) -> None:
+    case = CASES[name]
+    if case.raises is parkit.WorkerCrashed:
+        # run() reaps its child, so its pid can't be compared from outside.
+        _check_crash_run(case, context)
+    else:
+        _check(case, context, lambda: parkit.run(case.fn, *case.args, context=context), _no_pid)
+
+
+def _no_pid() -> int | None:
+    return None
+
+
+def _check_crash_run(case: Case, method: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(parkit.WorkerCrashed) as info:
+        parkit.run(case.fn, *case.args, context=method)
+    assert time.monotonic() - start < BOUND_S
+    for name, value in case.attrs.items():
+        assert getattr(info.value, name) == value, name
+    assert isinstance(info.value.pid, int)
+    assert info.value.pid > 0
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_catalogue_through_process(name: str, context: str) -> None:
+    case = CASES[name]
+    with parkit.Process(case.fn, case.args, context=context) as p:
+
+        def call() -> Any:
+            p.start()  # raises SerializationError for an argument that won't pickle
+            return p.result(timeout=BOUND_S)
+
+        _check(case, context, call, lambda: p.pid)
+    assert p.exitcode is not None or p.pid is None
+
+
+# --- results and the stdlib surface --------------------------------------------
+
+
+def test_result_is_the_return_value_and_exitcode_stays_zero(context: str) -> None:
+    # The tutorial's "return 1" example: the parent finally gets the 1.
+    p: parkit.Process[int] = parkit.Process(hostile.identity, (1,), context=context)
+    assert (p.pid, p.exitcode) == (None, None)
+    p.start()
+    assert p.result(timeout=BOUND_S) == 1
+    p.join(BOUND_S)
+    assert p.exitcode == 0
+    assert not p.is_alive()
+    assert isinstance(p.sentinel, int)
+    # result() can be asked again and gives the same answer.
+    assert p.result() == 1
+
+
+def test_kwargs_name_and_daemon(context: str) -> None:
+    p = parkit.Process(
+        hostile.add, (1, 2), {"scale": 10}, name="adder", daemon=True, context=context
+    )
+    assert p.name == "adder"
+    assert p.daemon is True
+    p.start()
+    assert p.result(timeout=BOUND_S) == 30
+    p.join()
+    assert "adder" in repr(p)
+
+
+def test_lambdas_and_closures_travel(context: str) -> None:
+    offset = 40
+
+    def closure(x: int) -> int:
+        return x + offset
+
+    assert parkit.run(closure, 2, context=context) == 42
+    assert parkit.run(lambda: offset + 1, context=context) == 41
+
+
+def test_exception_carries_worker_traceback_and_note(context: str) -> None:
+    p = parkit.Process(hostile.raise_chained, context=context)
+    p.start()
+    with pytest.raises(ValueError, match="wrapped") as info:
+        p.result(timeout=BOUND_S)
+    p.join()
+    exc = info.value
+    text = "".join(traceback.format_exception(exc))
+    # The worker's raise line, from the real file, with its source.
+    assert 'hostile.py", line' in text
+    assert 'raise ValueError("wrapped") from e' in text
+    assert exc.__notes__ == [
+        f"[parkit] raised in process {p.name!r} (pid {p.pid}) running hostile.raise_chained"
+    ]
+    assert isinstance(exc.__cause__, KeyError)
+    assert exc.__cause__.args == ("missing",)
+    # The stdlib's exit code for an uncaught exception is kept.
+    assert p.exitcode == 1
+
+
+def test_result_timeout_leaves_the_child_running(context: str) -> None:
+    p = parkit.Process(hostile.sleep_forever, context=context)
+    p.start()
+    start = time.monotonic()
+    with pytest.raises(TimeoutError) as info:
+        p.result(timeout=0.5)
+    elapsed = time.monotonic() - start
+    assert type(info.value) is TimeoutError
+    assert 0.45 <= elapsed < 0.5 + 1.0
+    assert p.is_alive()
+    p.terminate()
+    with pytest.raises(parkit.WorkerCrashed) as crash:
+        p.result(timeout=BOUND_S)
+    assert crash.value.signal == signal.SIGTERM
+    assert crash.value.exitcode == -15
+    p.join()
+
+
+def test_kill_reports_sigkill(context: str) -> None:
+    p = parkit.Process(hostile.sleep_forever, context=context)
+    p.start()
+    p.kill()
+    p.join(BOUND_S)
+    assert p.exitcode == -9
+    with pytest.raises(parkit.WorkerCrashed, match=r"SIGKILL\(-9\)"):
+        p.result()
+
+
+def test_block_left_by_exception_stops_the_child(context: str) -> None:
+    start = time.monotonic()
+    p = parkit.Process(hostile.sleep_forever, context=context)
+    with pytest.raises(RuntimeError, match="leave"), p:  # noqa: PT012
+        p.start()
+        raise RuntimeError("leave the block")
+    assert time.monotonic() - start < BOUND_S
+    assert p.exitcode == -signal.SIGTERM
+
+
+def test_block_end_joins(context: str) -> None:
+    with parkit.Process(time.sleep, (0.3,), context=context) as p:
+        p.start()
+    assert p.exitcode == 0
+
+
+def test_join_drains_a_large_result(context: str) -> None:
+    # A result far larger than a pipe's buffer: join() first must not deadlock
+    # (the stdlib's "joining processes that use queues" trap, FAULTS F10).
+    p = parkit.Process(bytes, (8 * 1024 * 1024,), context=context)
+    p.start()
+    p.join(BOUND_S)
+    assert p.exitcode == 0
+    assert p.result() == bytes(8 * 1024 * 1024)
+
+
+def test_result_before_start_is_an_error() -> None:
+    p = parkit.Process(hostile.identity, (1,))
+    with pytest.raises(RuntimeError, match="not started"):
+        p.result()
+
+
+def test_start_twice_is_an_error(context: str) -> None:
+    p = parkit.Process(hostile.identity, (1,), context=context)
+    p.start()
+    with pytest.raises(RuntimeError, match="only be started once"):
+        p.start()
+    p.join()
+
+
+def test_target_must_be_callable() -> None:
+    with pytest.raises(TypeError, match="target must be callable"):
+        parkit.Process(42)  # type: ignore[arg-type]
+
+
+def test_stdlib_lock_passes_as_argument(context: str) -> None:
+    # The tutorial passes multiprocessing.Lock() to Process: that keeps working.
+    ctx = multiprocessing.get_context(context)
+    lock = ctx.Lock()
+    assert parkit.run(_acquire_release, lock, context=context) is True
+
+
+def _acquire_release(lock: Any) -> bool:
+    with lock:
+        return True
+
+
+# --- run() ------------------------------------------------------------------------
+
+
+def test_run_timeout_stops_the_child(context: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(parkit.TaskTimeout) as info:
+        parkit.run(hostile.sleep_forever, timeout=0.5, context=context)
+    elapsed = time.monotonic() - start
+    assert 0.45 <= elapsed < 0.5 + 1.5
+    assert info.value.timeout == 0.5
+    assert info.value.item_index is None
+    assert isinstance(info.value, TimeoutError)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("bad", [0, -1, "1", True, float("nan")])
+def test_run_rejects_bad_timeouts(bad: Any) -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        parkit.run(hostile.identity, 1, timeout=bad)
+
+
+def test_run_passes_kwargs_through(context: str) -> None:
+    assert parkit.run(hostile.add, 1, 2, scale=3, context=context) == 9
+
+
+def test_run_inside_run(context: str) -> None:
+    # Nested: a run() child may itself start a process.
+    assert parkit.run(_nested, context=context) == 7
+
+
+def _nested() -> int:
+    return parkit.run(hostile.add, 3, 4)
+
+
+def test_serialization_error_chains_the_pickling_error(context: str) -> None:
+    with pytest.raises(parkit.SerializationError) as info:
+        parkit.run(hostile.return_unpicklable, context=context)
+    assert isinstance(info.value.__cause__, TypeError)
+    assert "_thread.lock" in str(info.value.__cause__)
+    assert isinstance(info.value, pickle.PicklingError)
+
+
+def test_keyboard_interrupt_in_child_is_reraised(context: str) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        parkit.run(hostile.raise_keyboard_interrupt, context=context)
+
+
+def test_no_child_left_after_run(context: str) -> None:
+    before = {c.pid for c in multiprocessing.active_children()}
+    parkit.run(os.getpid, context=context)
+    assert {c.pid for c in multiprocessing.active_children()} == before

@@ -1,0 +1,111 @@
+"""The wire format: by reference where the receiver can import, by value otherwise."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import hostile
+from parkit._core import _wire
+
+
+def test_importable_functions_go_by_reference_as_plain_pickle() -> None:
+    assert _wire.dumps(hostile.identity) == pickle.dumps(hostile.identity, 5)
+    assert _wire.loads(_wire.dumps(hostile.identity)) is hostile.identity
+
+
+def test_data_goes_as_plain_pickle() -> None:
+    data = {"a": [1, 2.5, "x"], "b": (None, b"raw")}
+    assert _wire.dumps(data) == pickle.dumps(data, 5)
+
+
+def test_lambdas_go_by_value_and_keep_their_file_name() -> None:
+    def local(x: int) -> int:
+        return x + 1
+
+    data = _wire.dumps(local)
+    assert b"cloudpickle" in data
+    copy = _wire.loads(data)
+    assert copy(1) == 2
+    assert copy.__code__.co_filename == __file__
+    assert copy.__code__.co_firstlineno == local.__code__.co_firstlineno
+
+
+def test_nested_code_objects_keep_their_file_name() -> None:
+    def outer() -> int:
+        def inner() -> int:
+            return 5
+
+        return inner()
+
+    copy = _wire.loads(_wire.dumps(outer))
+    inner = next(c for c in copy.__code__.co_consts if hasattr(c, "co_filename"))
+    assert inner.co_filename == __file__
+    assert copy() == 5
+
+
+def _run(script: str, tmp_path: Path, *, as_file: bool = True) -> str:
+    body = textwrap.dedent(script)
+    if as_file:
+        path = tmp_path / "user_script.py"
+        path.write_text(body)
+        cmd = [sys.executable, str(path)]
+    else:
+        cmd = [sys.executable, "-c", body]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+MAIN_SCRIPT = """
+    import parkit
+    from parkit._core import _wire
+
+    def top(x):
+        return x * 2
+
+    class Top:
+        pass
+
+    if __name__ == "__main__":
+        def guarded(x):
+            return x * 3
+
+        def by_value(data):
+            return b"cloudpickle" in data
+
+        print(by_value(_wire.dumps(top)), by_value(_wire.dumps(Top)))
+        print(by_value(_wire.dumps(guarded)), by_value(_wire.dumps(lambda: 1)))
+        print(by_value(_wire.dumps(top, main="value")))
+        print(parkit.run(top, 2, context="spawn"), parkit.run(guarded, 2, context="spawn"))
+"""
+
+
+def test_main_script_top_level_by_reference_guarded_by_value(tmp_path: Path) -> None:
+    out = _run(MAIN_SCRIPT, tmp_path).splitlines()
+    assert out == ["False False", "True True", "True", "4 6"]
+
+
+def test_interactive_main_goes_by_value(tmp_path: Path) -> None:
+    out = _run(MAIN_SCRIPT, tmp_path, as_file=False).splitlines()
+    assert out == ["True True", "True True", "True", "4 6"]
+
+
+def test_worker_traceback_names_the_script_for_by_value_functions(tmp_path: Path) -> None:
+    script = """
+        import traceback
+        import parkit
+
+        if __name__ == "__main__":
+            for method in ["spawn", "forkserver", "fork"]:
+                try:
+                    parkit.run(lambda: 1 / 0, context=method)
+                except ZeroDivisionError as e:
+                    text = "".join(traceback.format_exception(e))
+                    print("user_script.py\\", line 8" in text, "parkit.run(lambda: 1 / 0" in text)
+    """
+    out = _run(script, tmp_path).splitlines()
+    assert out == ["True True"] * 3
