@@ -1,0 +1,38 @@
+"""Every example runs, quickly, and opens with a docstring saying what it shows."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+def test_there_are_examples() -> None:
+    assert [p.name for p in EXAMPLES] == ["quickstart.py"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs(path: Path) -> None:
+    docstring = ast.get_docstring(ast.parse(path.read_text()))
+    assert docstring is not None
+    assert len(docstring) > 40
+    done = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+
+
+def test_quickstart_shows_results_and_the_worker_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES[0])], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "collatz_steps(837799) = 524" in done.stdout
+    assert "ValueError: bad input row 17: '???'" in done.stderr
+    assert 'quickstart.py", line 35, in parse_row' in done.stderr
+    assert "[parkit] raised in process 'ForkServerProcess-" in done.stderr
