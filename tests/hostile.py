@@ -202,3 +202,13 @@ def raise_group() -> NoReturn:
 
 def raise_instance(exc: BaseException) -> NoReturn:
     raise exc
+
+
+class DeepError(Exception):
+    """Holds a structure nested deeper than pickle's recursion limit."""
+
+
+def raise_deep() -> NoReturn:
+    exc = DeepError("too deep to pickle")
+    exc.payload = return_deep()  # type: ignore[attr-defined]
+    raise exc

@@ -311,3 +311,12 @@ def test_property_user_defined_types(context: str, message: str, code: int) -> N
     assert info.value.code == code
     assert info.value.details == {"code": code, "tags": ["a", "b"]}
     del message
+
+
+def test_exception_too_deep_to_pickle_becomes_remote_error(context: str) -> None:
+    with pytest.raises(parkit.RemoteError) as info:
+        parkit.run(hostile.raise_deep, context=context)
+    assert info.value.type_name == "hostile.DeepError"
+    assert info.value.message == "too deep to pickle"
+    assert info.value.reason.startswith("it could not be pickled in the worker (RecursionError")
+    assert "    raise exc\nhostile.DeepError: too deep to pickle" in info.value.remote_traceback
