@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import pickle
 import signal
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ SAMPLES: dict[type[errors.ParkitError], errors.ParkitError] = {
     errors.TaskTimeout: errors.TaskTimeout(2.5, 4, what="fn"),
     errors.LockTimeout: errors.LockTimeout("held", 1.0, holder_pid=42, holder_alive=False),
     errors.QueueClosed: errors.QueueClosed("closed"),
+    errors.PoolBroken: errors.PoolBroken("the initializer raised"),
 }
 
 
@@ -63,6 +65,9 @@ def test_pickle_round_trip_keeps_type_args_and_attributes(cls: type[errors.Parki
         (errors.LockTimeout, TimeoutError),
         (errors.SerializationError, pickle.PicklingError),
         (errors.QueueClosed, EOFError),
+        # Code written for concurrent.futures catches these (SPEC §2 drop-in).
+        (errors.WorkerCrashed, BrokenProcessPool),
+        (errors.PoolBroken, BrokenProcessPool),
     ],
 )
 def test_leaves_also_subclass_the_matching_builtin(cls: type[Any], builtin: type[Any]) -> None:

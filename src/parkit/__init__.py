@@ -5,10 +5,18 @@ This module is the whole public surface; everything else is internal.
 
 from . import errors as errors
 from ._core._context import default_context as default_context
+from ._pool._default import imap as imap
+from ._pool._default import map as map
+from ._pool._default import shutdown as shutdown
+from ._pool._default import starmap as starmap
+from ._pool._engine import PoolStats as PoolStats
+from ._pool._executor import ProcessPoolExecutor as ProcessPoolExecutor
+from ._pool._pool import Pool as Pool
 from ._process import Process as Process
 from ._process import run as run
 from .errors import LockTimeout as LockTimeout
 from .errors import ParkitError as ParkitError
+from .errors import PoolBroken as PoolBroken
 from .errors import QueueClosed as QueueClosed
 from .errors import RemoteError as RemoteError
 from .errors import SerializationError as SerializationError
@@ -20,7 +28,11 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "LockTimeout",
     "ParkitError",
+    "Pool",
+    "PoolBroken",
+    "PoolStats",
     "Process",
+    "ProcessPoolExecutor",
     "QueueClosed",
     "RemoteError",
     "SerializationError",
@@ -28,7 +40,11 @@ __all__ = [
     "WorkerCrashed",
     "default_context",
     "errors",
+    "imap",
+    "map",
     "run",
+    "shutdown",
+    "starmap",
 ]
 
 

@@ -10,11 +10,14 @@ below describe what went wrong *around* user code::
           │                          or rebuilt: its type name, message and
           │                          traceback text travel instead
           ├── WorkerCrashed          the worker process died (signal, os._exit,
-          │                          segfault, OOM kill) without reporting
+          │    (also BrokenProcessPool)  segfault, OOM kill) without reporting
           ├── SerializationError     an argument or a result could not be
           │    (also pickle.PicklingError)   pickled or unpickled
           ├── TaskTimeout            an item ran longer than its timeout
           │    (also TimeoutError)
+          ├── PoolBroken             the pool cannot run anything: its
+          │    (also concurrent.futures  initializer raised, its workers cannot
+          │     .process.BrokenProcessPool)  start, or it was terminated
           ├── LockTimeout            a lock was not acquired in time
           │    (also TimeoutError)
           └── QueueClosed            get() on a closed, drained queue
@@ -33,11 +36,13 @@ from __future__ import annotations
 
 import pickle as _pickle
 import signal as _signal
+from concurrent.futures.process import BrokenProcessPool as _BrokenProcessPool
 from typing import Any, Literal
 
 __all__ = [
     "LockTimeout",
     "ParkitError",
+    "PoolBroken",
     "QueueClosed",
     "RemoteError",
     "SerializationError",
@@ -107,11 +112,16 @@ class RemoteError(ParkitError):
         return text
 
 
-class WorkerCrashed(ParkitError):
+class WorkerCrashed(ParkitError, _BrokenProcessPool):
     """A worker process died without reporting a result.
 
     The process was killed by a signal (SIGKILL from the OOM killer, SIGSEGV),
     called ``os._exit``, or otherwise ended while it was running an item.
+
+    Also a ``concurrent.futures.process.BrokenProcessPool`` so that code written
+    for the stdlib executor, which catches that, keeps working. Unlike the
+    stdlib, only the item that was running fails: the pool replaces the worker
+    and goes on.
 
     Attributes:
         exitcode: the process's exit code as ``multiprocessing`` reports it
@@ -218,14 +228,36 @@ class TaskTimeout(ParkitError, TimeoutError):
     timeout: float
     item_index: int | None
 
-    def __init__(self, timeout: float, item_index: int | None = None, what: str = "") -> None:
+    def __init__(
+        self,
+        timeout: float,
+        item_index: int | None = None,
+        what: str = "",
+        stopped: bool = True,
+    ) -> None:
         self.timeout = timeout
         self.item_index = item_index
         running = f" {what}" if what else ""
-        super().__init__(
-            f"task{running}{_describe_item(item_index)} did not finish within "
-            f"{timeout:g} s; its process was stopped"
+        after = (
+            "its process was stopped"
+            if stopped
+            else "it keeps running in the background (this backend cannot stop it)"
         )
+        where = f"task{running}{_describe_item(item_index)}"
+        super().__init__(f"{where} did not finish within {timeout:g} s; {after}")
+
+
+class PoolBroken(ParkitError, _BrokenProcessPool):
+    """The pool cannot run anything any more.
+
+    Its initializer raised (the exception is chained as ``__cause__``), its
+    workers die while starting, or it was terminated with work pending. Also a
+    ``concurrent.futures.process.BrokenProcessPool``, so code written for the
+    stdlib executor catches it unchanged. Unlike a crash while running an item
+    (:class:`WorkerCrashed`, after which the pool goes on), this ends the pool:
+    parkit does not respawn workers whose start-up fails (the stdlib ``Pool``
+    forks new ones for ever: gh-87472).
+    """
 
 
 class LockTimeout(ParkitError, TimeoutError):

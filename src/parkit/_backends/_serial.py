@@ -1,0 +1,75 @@
+"""The ``"serial"`` backend: every item runs in the calling thread, in order.
+
+It is the oracle the other backends are tested against (its results *are* the
+serial loop's), and where a debugger works: ``pdb`` and breakpoints stop in the
+caller. It cannot stop an item that runs too long: an item that took longer
+than ``timeout`` gets :class:`parkit.TaskTimeout` once it has returned.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from .._core._worker import describe_callable
+from ..errors import TaskTimeout
+from ._protocol import Batch, BatchResult, Call
+
+__all__ = ["SerialBackend"]
+
+
+def run_batch(batch: Batch) -> BatchResult:
+    """Run ``batch`` here and now. ``KeyboardInterrupt`` is not caught."""
+    call = batch.call
+    fn = call.fn
+    values: list[Any] = []
+    errors: dict[int, BaseException] = {}
+    started = time.perf_counter()
+    for pos, item in enumerate(batch.items):
+        t0 = time.monotonic()
+        try:
+            values.append(fn(*item) if call.star else fn(item))
+        except KeyboardInterrupt:
+            raise  # Ctrl-C in the caller's own thread stops the call
+        except BaseException as e:
+            if e.__traceback__ is not None:
+                e = e.with_traceback(e.__traceback__.tb_next)  # start in the user's code
+            errors[pos] = e
+            values.append(None)
+            if call.stop_on_error:
+                break
+            continue
+        if call.timeout is not None and time.monotonic() - t0 > call.timeout:
+            errors[pos] = TaskTimeout(
+                call.timeout, batch.start + pos, describe_callable(fn), stopped=False
+            )
+            values[pos] = None
+            if call.stop_on_error:
+                break
+    return BatchResult(values, errors, time.perf_counter() - started)
+
+
+class SerialBackend:
+    """Runs batches inline; see the module docstring."""
+
+    workers = 1
+    stops_tasks = True  # nothing to stop: items never run in the background
+
+    def submit_batch(
+        self, batch: Batch, future: Future[BatchResult] | None = None
+    ) -> Future[BatchResult]:
+        if future is None:
+            future = Future()
+        if future.set_running_or_notify_cancel():
+            future.set_result(run_batch(batch))
+        return future
+
+    def forget(self, call: Call, after: int) -> None:
+        del call, after  # nothing is ever pending
+
+    def interrupt(self, call: Call) -> None:
+        del call
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        del wait, cancel_futures

@@ -1,0 +1,182 @@
+"""The ``"thread"`` backend: items run in a pool of threads of this process.
+
+Good for functions that release the GIL (I/O, NumPy) and for objects that can't
+be pickled. Nothing is pickled. A thread can't be stopped from outside, so a
+per-item ``timeout`` gives :class:`parkit.TaskTimeout` on time while the item
+keeps running in the background; its thread is replaced so the pool keeps its
+size, and leaves once the item returns. With a timeout the mapping layer sends
+one item per batch (``stops_tasks`` is false), so the deadline is per item.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+from .._core._worker import describe_callable
+from ..errors import TaskTimeout
+from ._protocol import NOT_RUN, Batch, BatchResult, Call
+from ._serial import run_batch
+
+__all__ = ["ThreadBackend"]
+
+_names = itertools.count(1)
+_Job = tuple[Batch, "Future[BatchResult]"]
+
+
+class ThreadBackend:
+    """Runs batches in up to ``workers`` threads; see the module docstring."""
+
+    stops_tasks = False
+
+    def __init__(self, workers: int, idle_timeout: float | None = None) -> None:
+        self._workers = workers
+        self._idle_timeout = idle_timeout
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._name = f"parkit-thread{next(_names)}"
+        self._forgotten: dict[int, int] = {}
+        self._closing = False
+        # Timed items running now: (deadline, seq, future, batch); a watchdog
+        # thread resolves the future at the deadline.
+        self._deadlines: list[tuple[float, int, Future[BatchResult], Batch]] = []
+        self._seq = itertools.count()
+        self._watchdog: threading.Thread | None = None
+        self._wake = threading.Condition(self._lock)
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def submit_batch(
+        self, batch: Batch, future: Future[BatchResult] | None = None
+    ) -> Future[BatchResult]:
+        if future is None:
+            future = Future()
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("cannot schedule new work after the pool was shut down")
+            # Put the job first: a thread deciding to leave for idleness checks
+            # the queue under this lock, so the job is never stranded.
+            self._jobs.put((batch, future))
+            if len(self._threads) < self._workers:
+                self._start_thread()
+        return future
+
+    def _start_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._run, name=f"{self._name}-{len(self._threads)}", daemon=True
+        )
+        self._threads.add(thread)
+        thread.start()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._idle_timeout)
+            except queue.Empty:
+                with self._lock:
+                    if not self._jobs.empty():
+                        continue
+                    self._threads.discard(me)
+                    return
+            if job is None:
+                with self._lock:
+                    self._threads.discard(me)
+                return
+            batch, future = job
+            after = self._forgotten.get(batch.call.id)
+            if after is not None and batch.start > after:
+                future.cancel()
+                continue
+            if not future.set_running_or_notify_cancel():
+                continue
+            timed = batch.call.timeout is not None
+            if timed:
+                self._watch(batch, future)
+            try:
+                result = run_batch(batch)
+            except BaseException as e:  # KeyboardInterrupt can't reach a thread; be safe
+                result = BatchResult(
+                    [None] * len(batch.items), dict.fromkeys(range(len(batch.items)), e)
+                )
+            with self._lock:
+                if future.done():
+                    # Timed out: a replacement thread took this one's place.
+                    self._threads.discard(me)
+                    return
+                future.set_result(result)
+
+    def _watch(self, batch: Batch, future: Future[BatchResult]) -> None:
+        assert batch.call.timeout is not None
+        with self._lock:
+            deadline = time.monotonic() + batch.call.timeout
+            heapq.heappush(self._deadlines, (deadline, next(self._seq), future, batch))
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._watch_loop, name=f"{self._name}-watchdog", daemon=True
+                )
+                self._watchdog.start()
+            self._wake.notify()
+
+    def _watch_loop(self) -> None:
+        with self._lock:
+            while self._deadlines:
+                deadline, _, future, batch = self._deadlines[0]
+                if future.done():
+                    heapq.heappop(self._deadlines)
+                    continue
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                heapq.heappop(self._deadlines)
+                call = batch.call
+                assert call.timeout is not None
+                values = [None] + [NOT_RUN] * (len(batch.items) - 1)
+                err = TaskTimeout(
+                    call.timeout, batch.start, describe_callable(call.fn), stopped=False
+                )
+                future.set_result(BatchResult(values, {0: err}))
+                # Keep the pool's size: the stuck thread leaves when it returns.
+                if not self._closing:
+                    self._start_thread()
+            self._watchdog = None
+
+    def forget(self, call: Call, after: int) -> None:
+        self._forgotten[call.id] = after
+        if len(self._forgotten) > 64:
+            with contextlib.suppress(StopIteration, KeyError):
+                del self._forgotten[next(iter(self._forgotten))]
+
+    def interrupt(self, call: Call) -> None:
+        del call  # threads can't be stopped; the caller stops waiting
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closing = True
+            threads = list(self._threads)
+            if cancel_futures:
+                while True:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is not None:
+                        job[1].cancel()
+            for _ in threads:
+                self._jobs.put(None)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+            watchdog = self._watchdog
+            if watchdog is not None:
+                watchdog.join()

@@ -1,0 +1,336 @@
+"""The loop a pool worker runs, and the frames it exchanges with the parent.
+
+One worker, its two pipes and its status slot::
+
+    parent (the pool's I/O thread)                   worker (this module)
+    ------------------------------                   --------------------
+                                                     initializer(*initargs)
+      reads READY / INIT_FAILED  <------ result pipe --- READY (or INIT_FAILED + the error)
+    TASK frame: header, fn pickle,  --- task pipe -->  recv_bytes()
+      items pickle                                     slot = (seq, LOADING)
+                                                       fn = cached or unpickled
+                                                       items = unpickle
+                                                       for pos, item: slot.pos = pos
+                                                           (slot.started = now, if timed)
+                                                           value = fn(item)
+      reads DONE / MIXED / LOAD_FAILED <-- result pipe --- one frame per task
+    EXIT frame                      --- task pipe -->  return (exit code 0)
+
+    status slot (shared memory, one per worker): [seq, pos, started_ns, pid]
+      written by the worker before each item; read by the parent only when the
+      worker died (which item was running?) or to check per-item timeouts.
+    cancel ring (shared memory): pairs (call id, index); a task of that call
+      whose first item comes after that index is skipped, not run.
+
+The slot is what lets tasks travel in chunks (no round trip per item) while a
+crash or a timeout is still reported for the one item that was running: the
+worker pays one shared-memory store per item, the parent reads it only when
+something went wrong.
+
+Frames on both pipes use ``multiprocessing.connection``'s framing (a 4-byte
+big-endian signed length, or -1 and an 8-byte length), so the worker can use
+``Connection.recv_bytes``/``send_bytes`` and the parent can parse and write the
+same bytes without blocking.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import signal
+import struct
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import SerializationError
+from . import _remote, _wire, _worker
+
+__all__ = [
+    "CANCEL_RING",
+    "DONE",
+    "EXIT_SEQ",
+    "FLAG_STAR",
+    "FLAG_STOP",
+    "FLAG_TIMED",
+    "FN_CACHE",
+    "INIT_FAILED",
+    "LOADING",
+    "LOAD_FAILED",
+    "MIXED",
+    "READY",
+    "RESULT_HEADER",
+    "SKIPPED",
+    "SLOT",
+    "TASK_HEADER",
+    "in_pool_worker",
+    "worker_main",
+]
+
+# Task header: seq, call id, index of the task's first item in the call's input,
+# flags, length of the function pickle (0: the worker has it cached).
+TASK_HEADER = struct.Struct("<qqqII")
+FLAG_STAR = 1  # call fn(*item)
+FLAG_STOP = 2  # stop the task at its first failing item (errors="raise")
+FLAG_TIMED = 4  # the call has a per-item timeout: record each item's start time
+EXIT_SEQ = -1
+
+# Result header: kind, seq, nanoseconds the worker spent on the task.
+RESULT_HEADER = struct.Struct("<iqq")
+READY = 0  # payload: empty
+DONE = 1  # payload: pickle of the list of values (every item succeeded)
+MIXED = 2  # payload: pickle of (values, {pos: ExceptionRecord}, number of items run)
+LOAD_FAILED = 3  # payload: pickle of the ExceptionRecord; the items could not be unpickled
+INIT_FAILED = 4  # payload: pickle of the ExceptionRecord of the initializer's exception
+SKIPPED = 5  # payload: empty; the task's call was cancelled before it started
+
+SLOT = 4  # int64 fields per worker: seq, pos, started_ns, pid
+LOADING = -1  # slot pos while the task's function and items are being unpickled
+CANCEL_RING = 16  # (call id, after index) pairs, after the workers' slots
+
+# Both ends keep the functions of the last FN_CACHE calls; the parent mirrors the
+# worker's cache exactly (same order of tasks, same rule), so it knows when the
+# function pickle can be left out of a task frame.
+FN_CACHE = 32
+
+_in_pool_worker = False
+
+
+def in_pool_worker() -> bool:
+    """Whether this process is a parkit pool worker (nested calls run serially)."""
+    return _in_pool_worker
+
+
+def _send(
+    conn: multiprocessing.connection.Connection, kind: int, seq: int, busy: int, payload: bytes
+) -> None:
+    conn.send_bytes(RESULT_HEADER.pack(kind, seq, busy) + payload)
+
+
+def _record(exc: BaseException) -> _remote.ExceptionRecord:
+    if exc.__traceback__ is not None:
+        # Drop this module's frame: the traceback starts in the user's function.
+        exc = exc.with_traceback(exc.__traceback__.tb_next)
+    return _remote.capture(exc)
+
+
+def _dump_values(values: list[Any], errors: dict[int, _remote.ExceptionRecord]) -> bytes | None:
+    """Pickle ``values``; a value that can't be pickled becomes an error record.
+
+    Returns ``None`` when every value pickled together (the caller then sends
+    DONE); otherwise ``errors`` has been completed and ``values`` patched.
+    """
+    for pos, value in enumerate(values):
+        if pos in errors:
+            continue
+        try:
+            _wire.dumps(value, main="reference")
+        except BaseException as e:
+            err = SerializationError(
+                f"could not pickle the result, a {type(value).__qualname__}: "
+                f"{type(e).__name__}: {e}",
+                direction="result",
+                stage="pickle",
+            )
+            err.__cause__ = e
+            errors[pos] = _remote.capture(err)
+            values[pos] = None
+    return None
+
+
+def _run_items(
+    fn: Callable[..., Any],
+    items: Sequence[Any],
+    flags: int,
+    mv: memoryview,
+    at: int,
+) -> tuple[list[Any], dict[int, _remote.ExceptionRecord], int]:
+    """Run ``fn`` over ``items``; the hot loop. Returns values, errors, count run."""
+    values: list[Any] = []
+    append = values.append
+    errors: dict[int, _remote.ExceptionRecord] = {}
+    star = flags & FLAG_STAR
+    stop = flags & FLAG_STOP
+    pos_at = at + 1
+    if flags & FLAG_TIMED:
+        clock = time.monotonic_ns
+        for pos, item in enumerate(items):
+            mv[at + 2] = clock()
+            mv[pos_at] = pos
+            try:
+                append(fn(*item) if star else fn(item))
+            except BaseException as e:
+                errors[pos] = _record(e)
+                append(None)
+                if stop:
+                    break
+    elif star:
+        for pos, item in enumerate(items):
+            mv[pos_at] = pos
+            try:
+                append(fn(*item))
+            except BaseException as e:
+                errors[pos] = _record(e)
+                append(None)
+                if stop:
+                    break
+    else:
+        for pos, item in enumerate(items):
+            mv[pos_at] = pos
+            try:
+                append(fn(item))
+            except BaseException as e:
+                errors[pos] = _record(e)
+                append(None)
+                if stop:
+                    break
+    mv[pos_at] = len(items)  # past the last item: the results are being sent
+    return values, errors, len(values)
+
+
+def _cancelled(mv: memoryview, ring_at: int, call_id: int, first: int) -> bool:
+    for k in range(ring_at, ring_at + 2 * CANCEL_RING, 2):
+        if mv[k] == call_id and first > mv[k + 1]:
+            return True
+    return False
+
+
+def worker_main(
+    tasks: multiprocessing.connection.Connection,
+    results: multiprocessing.connection.Connection,
+    shared: Any,
+    index: int,
+    workers: int,
+    init: _worker.Payload | None,
+) -> None:
+    """The pool worker: run tasks from ``tasks`` until EXIT or EOF.
+
+    Args:
+        tasks: reading end of this worker's task pipe.
+        results: writing end of this worker's result pipe.
+        shared: the pool's shared int64 array (slots, then the cancel ring).
+        index: this worker's slot number.
+        workers: how many slots there are (where the cancel ring starts).
+        init: the initializer and its arguments, run once before the first task.
+    """
+    global _in_pool_worker
+    _in_pool_worker = True
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides
+    # what stops (SPEC §1: workers print no tracebacks).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    me = multiprocessing.current_process()
+    _worker._worker = _worker.WorkerInfo(me.name, os.getpid())
+    _worker.start_lifeline()
+    mv = memoryview(shared).cast("B").cast("q")
+    at = index * SLOT
+    ring_at = workers * SLOT
+    mv[at + 3] = os.getpid()
+    if init is not None:
+        try:
+            initializer, initargs, _ = init.load()
+            initializer(*initargs)
+        except BaseException as e:
+            _send(results, INIT_FAILED, 0, 0, pickle.dumps(_record(e), protocol=_wire.PROTOCOL))
+            return
+    _send(results, READY, 0, 0, b"")
+    functions: OrderedDict[int, Any] = OrderedDict()
+    header_size = TASK_HEADER.size
+    while True:
+        try:
+            frame = tasks.recv_bytes()
+        except (EOFError, OSError):
+            return  # the parent closed the pipe: it is shutting down or gone
+        seq, call_id, first, flags, fn_len = TASK_HEADER.unpack_from(frame)
+        if seq == EXIT_SEQ:
+            return
+        mv[at] = seq
+        mv[at + 1] = LOADING
+        view = memoryview(frame)
+        # The function cache mirrors the parent's: update it before anything
+        # can fail, exactly as the parent did when it sent this frame.
+        fn: Any = functions.get(call_id)
+        if fn_len:
+            fn = _FnBytes(view[header_size : header_size + fn_len].tobytes())
+            functions[call_id] = fn
+            if len(functions) > FN_CACHE:
+                functions.popitem(last=False)
+        functions.move_to_end(call_id)
+        if _cancelled(mv, ring_at, call_id, first):
+            mv[at + 1] = 0
+            _send(results, SKIPPED, seq, 0, b"")
+            continue
+        start = time.perf_counter_ns()
+        if isinstance(fn, _FnBytes):
+            try:
+                fn = fn.load()
+            except BaseException as e:
+                err = SerializationError(
+                    f"could not unpickle the function in the worker: {type(e).__name__}: {e}",
+                    direction="argument",
+                    stage="unpickle",
+                )
+                err.__cause__ = e
+                functions[call_id] = _FnFailed(_remote.capture(err))
+                fn = functions[call_id]
+            else:
+                functions[call_id] = fn
+        try:
+            items = _wire.loads(view[header_size + fn_len :])
+        except BaseException as e:
+            payload = pickle.dumps(_record(e), protocol=_wire.PROTOCOL)
+            _send(results, LOAD_FAILED, seq, time.perf_counter_ns() - start, payload)
+            continue
+        del view, frame
+        if isinstance(fn, _FnFailed):
+            errors = dict.fromkeys(range(1 if flags & FLAG_STOP else len(items)), fn.record)
+            values: list[Any] = [None] * len(errors)
+            ran = len(errors)
+        else:
+            mv[at + 1] = 0
+            values, errors, ran = _run_items(fn, items, flags, mv, at)
+        del items
+        payload = b""
+        if not errors:
+            try:
+                payload = _wire.dumps(values, main="reference")
+            except BaseException:
+                _dump_values(values, errors)
+        if errors:
+            payload = _dump_mixed(values, errors, ran)
+            _send(results, MIXED, seq, time.perf_counter_ns() - start, payload)
+        else:
+            _send(results, DONE, seq, time.perf_counter_ns() - start, payload)
+        del values, errors, payload
+
+
+def _dump_mixed(values: list[Any], errors: dict[int, _remote.ExceptionRecord], ran: int) -> bytes:
+    try:
+        return _wire.dumps((values, errors, ran), main="reference")
+    except BaseException:
+        # A value failed to pickle alongside the errors: find it.
+        _dump_values(values, errors)
+        return _wire.dumps((values, errors, ran), main="reference")
+
+
+class _FnBytes:
+    """A function pickle not unpickled yet (a skipped task never needs it)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def load(self) -> Any:
+        return _wire.loads(self.data)
+
+
+class _FnFailed:
+    """The function of this call could not be unpickled here."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: _remote.ExceptionRecord) -> None:
+        self.record = record

@@ -1,0 +1,869 @@
+"""parkit's process pool: the ``"process"`` backend.
+
+Who sends what to whom::
+
+    caller threads                 I/O thread (one per pool)            workers
+    --------------                 -------------------------            -------
+    submit_batch(batch)                                                 (see _core/_loop.py)
+      fn pickled once per call
+      -> command queue, wake pipe ->  run commands
+                                     queue of jobs (a job: positions
+                                       of one batch)
+                                     dispatch: up to PREFETCH jobs per
+                                       worker; items pickled here  --task pipe--> run items
+                                     select() on result pipes,          <-result pipe-- one frame
+                                       process sentinels, wake pipe,                 per job
+                                       task pipes with pending bytes
+                                     a result frame resolves the items
+                                       of its job; a batch's future
+    future callbacks <-------------    resolves when all its items have
+      (mapping layer's queue)          an outcome
+                                     a sentinel fires: read what is left,
+                                       read the dead worker's status slot
+                                       (which item was running), fail that
+                                       item, requeue the others, start a
+                                       replacement
+                                     per-item timeouts: read status slots,
+                                       SIGKILL the stuck worker, same path
+
+Only the I/O thread touches workers, channels and jobs; other threads talk to
+it through commands (closures run by the I/O thread), so there are no locks
+around pool state. Futures are resolved from the I/O thread.
+
+Why not ``multiprocessing.Pool`` or ``concurrent.futures.ProcessPoolExecutor``
+underneath: a worker killed mid-task hangs the former for ever (gh-66587) and
+fails every pending task in the latter (BrokenProcessPool); both share one task
+queue whose lock a dying worker can take with it. Here every worker has its own
+pipes, so a death is attributed to the worker, and the status slot says which
+item it was running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import selectors
+import threading
+import time
+import weakref
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._backends._protocol import Batch, BatchResult, Call
+from .._core import _context, _loop, _remote, _wire, _worker
+from ..errors import PoolBroken, SerializationError, TaskTimeout, WorkerCrashed, describe_exitcode
+from ._channel import Channel
+from ._jobs import BatchState, Job, PoolStats
+
+__all__ = ["PoolStats", "ProcessEngine"]
+
+#: Jobs sent to a worker ahead of its results: one running, one waiting in the
+#: pipe, so the worker never waits for a round trip between jobs.
+PREFETCH = 2
+#: How often per-item timeouts are checked, at most (seconds).
+_TIMEOUT_POLL = 0.02
+#: A worker asked to exit that has not after this long is killed.
+_EXIT_GRACE = 2.0
+#: Consecutive workers dying before they are ready that break the pool.
+_START_FAILURES = 2
+
+_pool_ids = itertools.count(1)
+_live: weakref.WeakSet[ProcessEngine] = weakref.WeakSet()
+
+
+@atexit.register
+def _terminate_at_exit() -> None:
+    # Pools nobody shut down: nothing may outlive the interpreter (SPEC §1).
+    # The one-shot calls' pools and executors were shut down gracefully before
+    # this runs (their hooks were registered later, and run earlier).
+    for engine in list(_live):
+        engine.terminate()
+
+
+@dataclass(eq=False)
+class _Worker:
+    slot: int
+    process: Any
+    channel: Channel
+    sentinel: int
+    calls: OrderedDict[int, None] = field(default_factory=OrderedDict)  # mirror of its fn cache
+    inflight: deque[Job] = field(default_factory=deque)
+    ready: bool = False
+    budget: int | None = None  # items it may still take (max_tasks_per_worker)
+    retiring: bool = False  # sent EXIT; its exit is not a crash
+    killed_for: tuple[int, int, str] | None = None  # (seq, pos, "timeout"|"interrupt")
+    pid: int | None = None
+    name: str = ""
+
+
+class ProcessEngine:
+    """A pool of worker processes run by one I/O thread. See the module docstring."""
+
+    stops_tasks = True
+
+    def __init__(
+        self,
+        workers: int,
+        context: _context.ContextLike = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        max_tasks_per_worker: int | None = None,
+        idle_timeout: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._ctx = _context.resolve_context(context)
+        self.start_method: str = self._ctx.get_start_method()
+        self._workers = workers
+        self._name = name or f"pool{next(_pool_ids)}"
+        # Workers forked before a function was defined in __main__ can't find
+        # it by name: send __main__'s objects by value under fork.
+        self._main: _wire.MainPolicy = "value" if self.start_method == "fork" else "auto"
+        self._init = _worker.Payload(initializer, initargs, {}) if initializer is not None else None
+        if self._init is not None and self.start_method != "fork":
+            # Fail now, in the caller, rather than in the I/O thread later.
+            self._init.__reduce__()
+        self._max_tasks = max_tasks_per_worker
+        self._idle_timeout = idle_timeout
+        self._shared = self._ctx.RawArray("q", workers * _loop.SLOT + 2 * _loop.CANCEL_RING)
+        self._mv = memoryview(self._shared).cast("B").cast("q")
+        for k in range(0, 2 * _loop.CANCEL_RING, 2):
+            self._mv[workers * _loop.SLOT + k] = 0
+        self._ring_next = 0
+        self._lock = threading.Lock()
+        self._commands: deque[Callable[[], None]] = deque()
+        self._thread: threading.Thread | None = None
+        self._wake_r = self._wake_w = -1
+        self._closing = False  # shutdown() called: no new batches
+        self._closed = False
+        self._broken: PoolBroken | None = None
+        self._fn_memo: weakref.WeakKeyDictionary[Call, bytes] = weakref.WeakKeyDictionary()
+        # I/O thread state.
+        self._sel: selectors.BaseSelector | None = None
+        self._slots: list[_Worker | None] = [None] * workers
+        self._queue: deque[Job] = deque()
+        self._seq = itertools.count(1)
+        self._start_failures = 0
+        self._forgotten: dict[int, int] = {}
+        self._idle_since = time.monotonic()
+        # Statistics.
+        self._done = self._failed = self._crashed = self._timed_out = self._restarts = 0
+        self._busy = [0.0] * workers
+        _live.add(self)
+
+    # ------------------------------------------------------------ caller side
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def submit_batch(
+        self, batch: Batch, future: Future[BatchResult] | None = None
+    ) -> Future[BatchResult]:
+        """Queue ``batch``; see :class:`parkit._backends._protocol.Backend`.
+
+        Raises:
+            SerializationError: the call's function can't be pickled.
+            PoolBroken: the pool is broken.
+            RuntimeError: the pool was shut down.
+        """
+        call = batch.call
+        with self._lock:
+            fn_bytes = self._fn_memo.get(call)
+        if fn_bytes is None:
+            fn_bytes = self._pickle_fn(call)
+            with self._lock:
+                self._fn_memo[call] = fn_bytes
+        if future is None:
+            future = Future()
+        state = BatchState(batch, future, fn_bytes)
+        self._command(lambda: self._queue.append(Job(state, None)))
+        return future
+
+    def _pickle_fn(self, call: Call) -> bytes:
+        try:
+            return _wire.dumps(call.fn, main=self._main)
+        except Exception as e:
+            raise SerializationError(
+                f"could not pickle the function {_worker.describe_callable(call.fn)} "
+                f"to send it to the workers: {type(e).__name__}: {e}",
+                direction="argument",
+                stage="pickle",
+            ) from e
+
+    def forget(self, call: Call, after: int) -> None:
+        self._command(lambda: self._do_forget(call, after), allow_closing=True)
+
+    def interrupt(self, call: Call) -> None:
+        self._command(lambda: self._do_interrupt(call), allow_closing=True)
+
+    def stats(self) -> PoolStats:
+        """A snapshot of :class:`PoolStats`."""
+        return PoolStats(
+            self._done,
+            self._failed,
+            self._crashed,
+            self._timed_out,
+            self._restarts,
+            tuple(self._busy),
+        )
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        """Finish queued work (or cancel it), then stop the workers.
+
+        Args:
+            wait: block until every worker has exited.
+            cancel_futures: cancel batches that have not started.
+        """
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+            if thread is not None:
+                if cancel_futures:
+                    self._commands.append(self._cancel_queued)
+                self._commands.append(lambda: None)
+                self._wake()
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join()
+        if thread is None:
+            self._closed = True
+
+    def terminate(self) -> None:
+        """Kill the workers now; pending batches fail with :class:`PoolBroken`."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+            if thread is not None:
+                self._commands.append(
+                    lambda: self._do_break(PoolBroken("the pool was terminated"), kill=True)
+                )
+                self._wake()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _command(self, fn: Callable[[], None], allow_closing: bool = False) -> None:
+        with self._lock:
+            if self._broken is not None and not allow_closing:
+                raise self._broken
+            if self._closing and not allow_closing:
+                raise RuntimeError("cannot schedule new work after the pool was shut down")
+            if self._thread is None:
+                if allow_closing:
+                    return  # nothing runs: nothing to forget or interrupt
+                self._start_thread()
+            self._commands.append(fn)
+            self._wake()
+
+    def _wake(self) -> None:
+        # Called with the lock held; one byte is enough, the pipe may be full.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"x")
+
+    def _start_thread(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._thread = threading.Thread(
+            target=self._main_loop, name=f"parkit-{self._name}-io", daemon=True
+        )
+        self._thread.start()
+
+    # -------------------------------------------------------------- I/O thread
+
+    def _main_loop(self) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._idle_since = time.monotonic()
+        try:
+            while True:
+                if not self._run_commands():
+                    break
+                self._fill_slots()
+                self._dispatch()
+                for key, events in self._sel.select(self._poll_timeout()):
+                    if key.data is not None:
+                        key.data(events)
+                    else:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(self._wake_r, 4096)
+                self._check_timeouts()
+        except BaseException as e:  # a bug here must not hang every caller
+            self._do_break(
+                PoolBroken(f"the pool's I/O thread failed: {type(e).__name__}: {e}"), kill=True
+            )
+            raise
+        finally:
+            self._stop_workers()
+
+    def _run_commands(self) -> bool:
+        """Run queued commands; False when the thread should exit."""
+        while True:
+            with self._lock:
+                if not self._commands:
+                    if self._should_exit():
+                        self._thread = None
+                        os.close(self._wake_r)
+                        os.close(self._wake_w)
+                        if self._closing:
+                            self._closed = True
+                        return False
+                    return True
+                command = self._commands.popleft()
+            command()
+
+    def _has_work(self) -> bool:
+        return bool(self._queue) or any(w is not None and w.inflight for w in self._slots)
+
+    def _should_exit(self) -> bool:
+        # Called with the lock held.
+        if self._broken is not None:
+            return True
+        if self._has_work():
+            self._idle_since = time.monotonic()
+            return False
+        if self._closing:
+            return True
+        return (
+            self._idle_timeout is not None
+            and time.monotonic() - self._idle_since >= self._idle_timeout
+        )
+
+    def _poll_timeout(self) -> float | None:
+        timeout: float | None = None
+        if any(
+            w is not None and w.inflight and w.inflight[0].state.batch.call.timeout
+            for w in self._slots
+        ):
+            timeout = _TIMEOUT_POLL
+        if self._idle_timeout is not None and not self._has_work():
+            left = max(0.0, self._idle_timeout - (time.monotonic() - self._idle_since)) + 0.001
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
+
+    # workers ----------------------------------------------------------------
+
+    def _fill_slots(self) -> None:
+        if self._broken is not None or (self._closing and not self._has_work()):
+            return
+        for slot, w in enumerate(self._slots):
+            if w is None and not self._start_worker(slot):
+                return
+
+    def _start_worker(self, slot: int) -> bool:
+        """Start the worker of ``slot``; False if that broke the pool."""
+        assert self._sel is not None
+        at = slot * _loop.SLOT
+        self._mv[at] = -2  # no task yet
+        self._mv[at + 1] = _loop.LOADING
+        task_r, task_w = self._ctx.Pipe(duplex=False)
+        result_r, result_w = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(  # type: ignore[attr-defined]
+            target=_loop.worker_main,
+            args=(task_r, result_w, self._shared, slot, self._workers, self._init),
+            name=f"parkit-{self._name}-w{slot}",
+            daemon=False,
+        )
+        try:
+            with _context.preserving_global_start_method():
+                process.start()
+        except Exception as e:
+            for conn in (task_r, task_w, result_r, result_w):
+                conn.close()
+            err = PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
+            err.__cause__ = e
+            self._do_break(err)
+            return False
+        task_r.close()
+        result_w.close()
+        w = _Worker(
+            slot,
+            process,
+            Channel(task_w, result_r),
+            process.sentinel,
+            budget=self._max_tasks,
+            pid=process.pid,
+            name=process.name,
+        )
+        self._slots[slot] = w
+        self._sel.register(
+            w.channel.result_fd, selectors.EVENT_READ, lambda _ev: self._on_readable(w)
+        )
+        self._sel.register(w.sentinel, selectors.EVENT_READ, lambda _ev: self._on_exit(w))
+        return True
+
+    def _retire(self, w: _Worker) -> None:
+        """Ask ``w`` to exit after its queued jobs; it is no longer used."""
+        if not w.retiring:
+            w.retiring = True
+            with contextlib.suppress(OSError):
+                self._send(w, _loop.TASK_HEADER.pack(_loop.EXIT_SEQ, 0, 0, 0, 0))
+
+    def _stop_workers(self) -> None:
+        """Let every worker exit, wait a little, kill the rest; close all."""
+        for w in self._slots:
+            if w is not None:
+                # EOF on its task pipe ends the worker's loop, even if an EXIT
+                # frame could not be written (a full pipe).
+                w.channel.close_tasks()
+        deadline = time.monotonic() + _EXIT_GRACE
+        for w in self._slots:
+            if w is None:
+                continue
+            w.process.join(max(0.0, deadline - time.monotonic()))
+            if w.process.exitcode is None:
+                w.process.kill()
+                w.process.join()
+            self._forget_worker(w)
+        if self._sel is not None:
+            self._sel.close()
+            self._sel = None
+
+    def _forget_worker(self, w: _Worker) -> None:
+        if self._sel is not None:
+            for fd in (w.channel.result_fd, w.sentinel, w.channel.task_fd):
+                # Some are registered, some not (task fd: only while bytes wait).
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(fd)
+        w.channel.close()
+        with contextlib.suppress(ValueError):
+            w.process.close()
+        if self._slots[w.slot] is w:
+            self._slots[w.slot] = None
+
+    # dispatch ---------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while self._queue:
+            w = self._pick_worker()
+            if w is None:
+                return
+            job = self._queue.popleft()
+            state = job.state
+            if state.future.done():
+                continue  # cancelled by its owner
+            call = state.batch.call
+            after = self._forgotten.get(call.id)
+            if after is not None and job.index(0) > after:
+                state.skip(len(job))
+                state.finish_if_done()
+                continue
+            if not state.started:
+                state.started = True
+                if not state.future.set_running_or_notify_cancel():
+                    continue
+            if w.budget is not None and len(job) > w.budget:
+                positions = job.position_list()
+                self._queue.appendleft(Job(state, positions[w.budget :]))
+                job = Job(state, positions[: w.budget])
+            framed = self._frame(w, job)
+            if framed is None:
+                continue  # every item failed to pickle
+            job, frame = framed
+            w.inflight.append(job)
+            self._send(w, frame)
+            if w.budget is not None:
+                w.budget -= len(job)
+                if w.budget <= 0:
+                    self._retire(w)
+
+    def _pick_worker(self) -> _Worker | None:
+        best: _Worker | None = None
+        for w in self._slots:
+            if w is None or w.retiring or len(w.inflight) >= PREFETCH:
+                continue
+            if best is None or len(w.inflight) < len(best.inflight):
+                best = w
+        return best
+
+    def _frame(self, w: _Worker, job: Job) -> tuple[Job, bytes] | None:
+        """The task frame for ``job`` (updating ``w``'s function-cache mirror)."""
+        state = job.state
+        call = state.batch.call
+        try:
+            items = _wire.dumps(job.items(), main=self._main)
+        except Exception:
+            job = self._isolate_pickling(job)
+            if not len(job):
+                state.finish_if_done()
+                return None
+            items = _wire.dumps(job.items(), main=self._main)
+        job.seq = next(self._seq)
+        fn = b""
+        if call.id not in w.calls:
+            fn = state.fn_bytes
+            w.calls[call.id] = None
+            if len(w.calls) > _loop.FN_CACHE:
+                w.calls.popitem(last=False)
+        w.calls.move_to_end(call.id)
+        flags = (
+            (_loop.FLAG_STAR if call.star else 0)
+            | (_loop.FLAG_STOP if call.stop_on_error else 0)
+            | (_loop.FLAG_TIMED if call.timeout else 0)
+        )
+        header = _loop.TASK_HEADER.pack(job.seq, call.id, job.index(0), flags, len(fn))
+        return job, b"".join((header, fn, items))
+
+    def _isolate_pickling(self, job: Job) -> Job:
+        """Fail the items that can't be pickled; return a job of the others."""
+        state = job.state
+        keep: list[int] = []
+        for k, pos in enumerate(job.position_list()):
+            item = state.batch.items[pos]
+            try:
+                _wire.dumps(item, main=self._main)
+            except Exception as e:
+                err = SerializationError(
+                    f"could not pickle item {job.index(k)}, a {type(item).__qualname__}, "
+                    f"to send it to a worker: {type(e).__name__}: {e}",
+                    direction="argument",
+                    stage="pickle",
+                    item_index=job.index(k),
+                )
+                err.__cause__ = e
+                state.fail(pos, err)
+                self._failed += 1
+            else:
+                keep.append(pos)
+        return Job(state, keep)
+
+    def _send(self, w: _Worker, frame: bytes) -> None:
+        assert self._sel is not None
+        try:
+            if not w.channel.send(frame):
+                self._sel.register(
+                    w.channel.task_fd, selectors.EVENT_WRITE, lambda _ev: self._on_writable(w)
+                )
+        except BrokenPipeError:
+            w.channel.pending.clear()  # it died: its sentinel will tell
+        except KeyError:
+            pass  # already registered for writing
+
+    def _on_writable(self, w: _Worker) -> None:
+        assert self._sel is not None
+        try:
+            done = w.channel.flush()
+        except BrokenPipeError:
+            w.channel.pending.clear()
+            done = True
+        if done:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(w.channel.task_fd)
+
+    # results ----------------------------------------------------------------
+
+    def _on_readable(self, w: _Worker) -> None:
+        for frame in w.channel.receive():
+            self._on_frame(w, frame)
+        if w.channel.eof and self._sel is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(w.channel.result_fd)
+
+    def _on_frame(self, w: _Worker, frame: bytes) -> None:
+        kind, seq, busy_ns = _loop.RESULT_HEADER.unpack_from(frame)
+        payload = memoryview(frame)[_loop.RESULT_HEADER.size :]
+        if kind == _loop.READY:
+            w.ready = True
+            self._start_failures = 0
+            return
+        if kind == _loop.INIT_FAILED:
+            record: _remote.ExceptionRecord = _wire.loads(payload)
+            cause = _remote.rebuild(
+                record, note=f"[parkit] raised by the initializer in {self._who(w)}"
+            )
+            err = PoolBroken(
+                f"the pool's initializer raised {type(cause).__name__}: {cause} "
+                f"(in {self._who(w)}); the pool cannot run anything"
+            )
+            err.__cause__ = cause
+            self._do_break(err)
+            return
+        job = w.inflight.popleft()
+        assert job.seq == seq, (job.seq, seq)
+        state = job.state
+        busy = busy_ns / 1e9
+        state.busy += busy
+        self._busy[w.slot] += busy
+        if kind == _loop.SKIPPED:
+            state.skip(len(job))
+        elif kind == _loop.LOAD_FAILED:
+            self._on_load_failed(w, job, _wire.loads(payload))
+        else:
+            try:
+                outcome = _wire.loads(payload)
+            except Exception as e:
+                self._on_result_unpickle_failed(job, e)
+            else:
+                if kind == _loop.DONE:
+                    self._deliver(job, outcome, {}, len(outcome), w)
+                else:
+                    values, errors, ran = outcome
+                    self._deliver(job, values, errors, ran, w)
+        state.finish_if_done()
+
+    def _who(self, w: _Worker) -> str:
+        return f"worker {w.name!r} (pid {w.pid})"
+
+    def _deliver(
+        self,
+        job: Job,
+        values: list[Any],
+        errors: dict[int, _remote.ExceptionRecord],
+        ran: int,
+        w: _Worker,
+    ) -> None:
+        state = job.state
+        if errors:
+            fn_name = _worker.describe_callable(state.batch.call.fn)
+            for k, record in errors.items():
+                index = job.index(k)
+                exc = _remote.rebuild(
+                    record, note=f"[parkit] raised by {fn_name} on item {index} in {self._who(w)}"
+                )
+                if isinstance(exc, SerializationError) and exc.item_index is None:
+                    exc.item_index = index
+                values[k] = None
+                state.errors[k if job.positions is None else job.positions[k]] = exc
+            self._failed += len(errors)
+        self._done += ran - len(errors)
+        if job.positions is None:
+            state.deliver_all(values)
+        else:
+            state.deliver(job.positions, values)
+
+    def _on_load_failed(self, w: _Worker, job: Job, record: _remote.ExceptionRecord) -> None:
+        """The worker could not unpickle the job's items: find which item."""
+        state = job.state
+        if len(job) > 1:
+            for pos in reversed(job.position_list()):
+                self._queue.appendleft(Job(state, [pos]))
+            return
+        cause = _remote.rebuild(record, note=f"[parkit] raised while unpickling in {self._who(w)}")
+        index = job.index(0)
+        err = SerializationError(
+            f"could not unpickle item {index} in {self._who(w)}: {type(cause).__name__}: {cause}",
+            direction="argument",
+            stage="unpickle",
+            item_index=index,
+        )
+        err.__cause__ = cause
+        state.fail(job.position_list()[0], err)
+        self._failed += 1
+
+    def _on_result_unpickle_failed(self, job: Job, e: Exception) -> None:
+        """A result could not be unpickled here: run again, one item per job, to say which."""
+        state = job.state
+        if len(job) > 1:
+            for pos in reversed(job.position_list()):
+                if self._again(state, pos, job.state.batch.start + pos, None):
+                    self._queue.appendleft(Job(state, [pos]))
+            return
+        index = job.index(0)
+        err = SerializationError(
+            f"could not unpickle the result of item {index} in the parent: {type(e).__name__}: {e}",
+            direction="result",
+            stage="unpickle",
+            item_index=index,
+        )
+        err.__cause__ = e
+        state.fail(job.position_list()[0], err)
+        self._failed += 1
+
+    def _again(
+        self,
+        state: BatchState,
+        pos: int,
+        index: int,
+        w: _Worker | None,
+        exitcode: int | None = None,
+    ) -> bool:
+        """Count another attempt at a lost item; fail it if it was lost twice."""
+        attempts = state.attempts.get(pos, 0) + 1
+        state.attempts[pos] = attempts
+        if attempts < 2:
+            return True
+        err = WorkerCrashed(
+            exitcode,
+            w.pid if w is not None else None,
+            index,
+            what="other items (this item's result was lost twice)",
+        )
+        state.fail(pos, err)
+        self._crashed += 1
+        return False
+
+    # deaths -----------------------------------------------------------------
+
+    def _on_exit(self, w: _Worker) -> None:
+        """``w``'s process ended: account for every job it had."""
+        self._on_readable(w)  # results it sent before dying still count
+        w.process.join(1.0)
+        exitcode = w.process.exitcode
+        jobs = list(w.inflight)
+        w.inflight.clear()
+        self._forget_worker(w)
+        if w.retiring and not jobs:
+            if self._max_tasks is not None and not self._closing:
+                self._restarts += 1
+            return
+        if not w.ready and w.killed_for is None:
+            self._start_failures += 1
+            if self._start_failures >= _START_FAILURES:
+                self._requeue(jobs)
+                self._do_break(
+                    PoolBroken(
+                        f"workers die while starting ({self._who(w)} exited with "
+                        f"{describe_exitcode(exitcode)} before it was ready: the initializer "
+                        "or the import of the main module ends the process); the pool cannot "
+                        "run anything"
+                    )
+                )
+                return
+        self._restarts += 1
+        seq, pos = self._mv[w.slot * _loop.SLOT], self._mv[w.slot * _loop.SLOT + 1]
+        for job in jobs:
+            self._lose(w, job, seq, pos, exitcode)
+            job.state.finish_if_done()
+
+    def _lose(self, w: _Worker, job: Job, seq: int, pos: int, exitcode: int | None) -> None:
+        """Settle ``job`` of dead worker ``w`` whose slot read (``seq``, ``pos``)."""
+        state = job.state
+        positions = job.position_list()
+        killed = w.killed_for
+        if killed is not None and killed[2] == "interrupt" and killed[0] == job.seq:
+            # Ctrl-C: nobody waits for the interrupted call; others go on.
+            state.skip(len(job))
+            return
+        culprit = -1
+        if killed is not None and killed[0] == job.seq and killed[2] == "timeout":
+            culprit = killed[1]
+        elif seq == job.seq and 0 <= pos < len(job):
+            culprit = pos
+        if seq == job.seq:
+            ran = len(job) - 1 if pos >= len(job) else pos  # positions [0, ran] started
+        elif seq > job.seq:
+            ran = len(job) - 1
+        else:
+            ran = -1
+        if seq == job.seq and pos == _loop.LOADING and len(job) > 1:
+            # It died unpickling the items: find the culprit one by one.
+            for p in reversed(positions):
+                self._queue.appendleft(Job(state, [p]))
+            return
+        again: list[int] = []
+        for k, p in enumerate(positions):
+            index = state.batch.start + p
+            if k == culprit or (seq == job.seq and pos == _loop.LOADING):
+                call = state.batch.call
+                if killed is not None and killed[2] == "timeout" and k == culprit:
+                    assert call.timeout is not None
+                    state.fail(
+                        p, TaskTimeout(call.timeout, index, _worker.describe_callable(call.fn))
+                    )
+                    self._timed_out += 1
+                else:
+                    what = _worker.describe_callable(call.fn)
+                    if pos == _loop.LOADING:
+                        what = f"unpickling the argument of {what}"
+                    state.fail(p, WorkerCrashed(exitcode, w.pid, index, what=what))
+                    self._crashed += 1
+            elif k <= ran:
+                if self._again(state, p, index, w, exitcode):
+                    again.append(p)
+            else:
+                again.append(p)
+        if again:
+            self._queue.appendleft(Job(state, again))
+
+    def _requeue(self, jobs: list[Job]) -> None:
+        for job in reversed(jobs):
+            self._queue.appendleft(job)
+
+    def _check_timeouts(self) -> None:
+        now = time.monotonic_ns()
+        for w in self._slots:
+            if w is None or not w.inflight or w.killed_for is not None:
+                continue
+            job = w.inflight[0]
+            timeout = job.state.batch.call.timeout
+            if not timeout:
+                continue
+            at = w.slot * _loop.SLOT
+            seq, pos, started = self._mv[at], self._mv[at + 1], self._mv[at + 2]
+            # The worker writes the start time before the position: re-read
+            # both to be sure they belong to the same item.
+            if (
+                seq != job.seq
+                or not 0 <= pos < len(job)
+                or (self._mv[at + 1], self._mv[at]) != (pos, seq)
+            ):
+                continue
+            if now - started > timeout * 1e9:
+                w.killed_for = (seq, pos, "timeout")
+                # Only this worker is stopped; it is stuck in user code, so
+                # nothing gentler than SIGKILL is sure to work.
+                with contextlib.suppress(ProcessLookupError):
+                    w.process.kill()
+
+    # commands ---------------------------------------------------------------
+
+    def _do_forget(self, call: Call, after: int) -> None:
+        self._forgotten[call.id] = after
+        if len(self._forgotten) > 4 * _loop.CANCEL_RING:
+            del self._forgotten[next(iter(self._forgotten))]
+        ring = self._workers * _loop.SLOT + 2 * (self._ring_next % _loop.CANCEL_RING)
+        self._ring_next += 1
+        self._mv[ring + 1] = after
+        self._mv[ring] = call.id
+        kept: deque[Job] = deque()
+        for job in self._queue:
+            if job.state.batch.call is call and job.index(0) > after:
+                job.state.skip(len(job))
+                job.state.finish_if_done()
+            else:
+                kept.append(job)
+        self._queue = kept
+
+    def _do_interrupt(self, call: Call) -> None:
+        for w in self._slots:
+            if (
+                w is not None
+                and w.inflight
+                and w.inflight[0].state.batch.call is call
+                and w.killed_for is None
+            ):
+                w.killed_for = (w.inflight[0].seq, -1, "interrupt")
+                with contextlib.suppress(ProcessLookupError):
+                    w.process.kill()
+
+    def _cancel_queued(self) -> None:
+        for job in self._queue:
+            if not job.state.started:
+                job.state.future.cancel()
+        self._queue = deque(job for job in self._queue if not job.state.future.done())
+
+    def _do_break(self, err: PoolBroken, kill: bool = False) -> None:
+        """The pool can't go on: fail everything pending with ``err``."""
+        with self._lock:
+            if self._broken is None:
+                self._broken = err
+        states = {id(j.state): j.state for j in self._queue}
+        for w in self._slots:
+            if w is None:
+                continue
+            for job in w.inflight:
+                states[id(job.state)] = job.state
+            if kill:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    w.process.kill()
+        self._queue.clear()
+        for state in states.values():
+            future = state.future
+            if future.running() or (not future.done() and future.set_running_or_notify_cancel()):
+                future.set_exception(err)
+        for w in self._slots:
+            if w is not None:
+                w.inflight.clear()

@@ -1,0 +1,265 @@
+"""The mapping layer: ``map``/``imap``/``starmap`` semantics on any backend.
+
+It owns what makes a parallel map behave like the serial loop, and nothing
+about processes:
+
+* **chunking**: items travel in :class:`~parkit._backends._protocol.Batch` es;
+  with ``chunksize=None`` the size adapts to how long items take (see
+  :class:`_ChunkSizer`);
+* **a bounded window**: at most ``2 * workers`` batches are in flight or
+  finished-but-not-yet-consumed, so the input is pulled lazily and ``imap`` over
+  an endless generator keeps memory flat (the stdlib's ``Pool.imap`` pulls the
+  whole input first: gh-64192, gh-74028);
+* **order**: results in input order, or as completed (``ordered=False``);
+* **errors**: ``"raise"`` raises the exception of the lowest-index failing item
+  (what the serial loop raises) after the results before it, and starts no new
+  batches once a failure is known; ``"return"`` puts exceptions in place. An
+  input iterable that raises propagates that exception after the results of the
+  items it produced;
+* **progress**: a tqdm bar or a ``(done, total)`` callback.
+
+The backend resolves one future per batch; the futures' callbacks put them on a
+queue that the calling thread waits on, so Ctrl-C reaches the caller at once
+and the backend is told to stop the call's work (:meth:`Backend.interrupt`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import queue
+from collections.abc import Callable, Iterable, Iterator, Sized
+from concurrent.futures import Future
+from typing import Any, Literal, TypeAlias
+
+from .._backends._protocol import Backend, Batch, BatchResult, Call, new_call_id
+
+__all__ = ["Errors", "Progress", "check_options", "run_map"]
+
+Errors: TypeAlias = Literal["raise", "return"]
+Progress: TypeAlias = "bool | Callable[[int, int | None], object]"
+
+#: Aim for batches that keep a worker busy this long: long enough that the
+#: per-batch cost (a pipe round trip, ~0.1 ms) is noise, short enough that
+#: the last batches don't leave workers idle.
+_TARGET_BATCH_SECONDS = 0.01
+#: A batch is at most this many times the previous size.
+_GROWTH = 4
+#: Without a length to divide, batches are at most this large.
+_UNSIZED_CAP = 4096
+
+
+def check_options(
+    *,
+    chunksize: int | None,
+    timeout: float | None,
+    errors: str,
+    workers: int | None = None,
+) -> None:
+    """Reject bad option values with a message that says what is allowed."""
+    if chunksize is not None and (
+        isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1
+    ):
+        raise ValueError(f"chunksize must be a positive int or None, not {chunksize!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not timeout > 0
+        or math.isinf(timeout)
+    ):
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    if errors not in ("raise", "return"):
+        raise ValueError(f'errors must be "raise" or "return", not {errors!r}')
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ValueError(f"workers must be a positive int or None, not {workers!r}")
+
+
+class _ChunkSizer:
+    """Chooses the size of the next batch."""
+
+    def __init__(self, chunksize: int | None, workers: int, total: int | None) -> None:
+        self.fixed = chunksize
+        # The stdlib Pool's rule for a sized input: about four batches per
+        # worker, so the tail is balanced.
+        self.cap = _UNSIZED_CAP if total is None else max(1, math.ceil(total / (4 * workers)))
+        self.size = chunksize or 1
+
+    def observe(self, items: int, busy: float) -> None:
+        if self.fixed is not None or items <= 0:
+            return
+        per_item = busy / items
+        wanted = int(_TARGET_BATCH_SECONDS / per_item) if per_item > 0 else self.size * _GROWTH
+        self.size = max(1, min(wanted, self.size * _GROWTH, self.cap))
+
+
+class _Guard:
+    """Wraps the input iterator; keeps the exception it raises for later."""
+
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        self.error: BaseException | None = None
+        self.it = self._guarded(iter(iterable))
+
+    def _guarded(self, it: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from it
+        except BaseException as e:
+            self.error = e
+
+
+def _progress_callback(
+    progress: Progress, total: int | None
+) -> tuple[Callable[[int], None] | None, Any]:
+    if progress is False or progress is None:
+        return None, None
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm  # noqa: PLC0415 - optional dependency
+        except ImportError as e:
+            raise ImportError(
+                "progress=True needs tqdm: pip install 'parkit[progress]', "
+                "or pass a callable progress=(done, total) -> None"
+            ) from e
+        bar = tqdm(total=total)
+        return bar.update, bar
+    if not callable(progress):
+        raise TypeError(
+            f"progress must be True, False or a callable (done, total), not {progress!r}"
+        )
+    done = 0
+
+    def report(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(done, total)
+
+    return report, None
+
+
+def run_map(
+    backend: Backend,
+    fn: Callable[..., Any],
+    iterable: Iterable[Any],
+    *,
+    star: bool,
+    chunksize: int | None,
+    timeout: float | None,
+    errors: Errors,
+    ordered: bool,
+    progress: Progress = False,
+) -> Iterator[list[Any]]:
+    """Run ``fn`` over ``iterable`` on ``backend``; yield results in segments.
+
+    Each yielded list holds consecutive results (input order when ``ordered``),
+    with exceptions in place when ``errors="return"``. ``map`` extends a list
+    with them; ``imap`` yields their items one by one.
+    """
+    check_options(chunksize=chunksize, timeout=timeout, errors=errors)
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, not {type(fn).__qualname__}")
+    total = len(iterable) if isinstance(iterable, Sized) else None
+    call = Call(new_call_id(), fn, star=star, timeout=timeout, stop_on_error=errors == "raise")
+    if timeout is not None and not backend.stops_tasks:
+        chunksize = 1  # the backend can time out only whole batches
+    report, bar = _progress_callback(progress, total)
+    return _run(backend, call, iterable, total, chunksize, errors, ordered, report, bar)
+
+
+def _run(
+    backend: Backend,
+    call: Call,
+    iterable: Iterable[Any],
+    total: int | None,
+    chunksize: int | None,
+    errors: Errors,
+    ordered: bool,
+    report: Callable[[int], None] | None,
+    bar: Any,
+) -> Iterator[list[Any]]:
+    sizer = _ChunkSizer(chunksize, backend.workers, total)
+    window = 2 * max(1, backend.workers)
+    sequence = iterable if isinstance(iterable, list | tuple | range) else None
+    guard = None if sequence is not None else _Guard(iterable)
+    done_q: queue.SimpleQueue[Future[BatchResult]] = queue.SimpleQueue()
+    batches: dict[Future[BatchResult], Batch] = {}
+    finished: dict[int, tuple[Batch, BatchResult]] = {}  # start -> outcome, not yet yielded
+    pulled = 0  # items taken from the input
+    cursor = 0  # next input index to yield (ordered)
+    exhausted = False
+    failed_at: int | None = None  # lowest failing index seen (errors="raise")
+    try:
+        while True:
+            # Fill the window: pull the next items only when a slot is free.
+            while not exhausted and failed_at is None and len(batches) + len(finished) < window:
+                size = sizer.size
+                if sequence is not None:
+                    items = list(sequence[pulled : pulled + size])
+                    exhausted = len(items) < size or pulled + size >= len(sequence)
+                else:
+                    assert guard is not None
+                    items = list(itertools.islice(guard.it, size))
+                    exhausted = len(items) < size
+                if not items:
+                    break
+                batch = Batch(call, pulled, items)
+                pulled += len(items)
+                future = backend.submit_batch(batch)
+                batches[future] = batch
+                future.add_done_callback(done_q.put)
+            if not batches and not finished:
+                break
+            if batches:
+                future = done_q.get()
+                batch = batches.pop(future)
+                if future.cancelled():
+                    continue  # only batches past a known failure are cancelled
+                outcome = future.result()  # a backend failure raises here
+                sizer.observe(len(batch.items), outcome.busy)
+                if report is not None:
+                    report(len(batch.items))
+                if outcome.errors and errors == "raise":
+                    first = batch.start + min(outcome.errors)
+                    if failed_at is None or first < failed_at:
+                        failed_at = first
+                        # Batches after the failure need not run.
+                        backend.forget(call, first)
+                if not ordered:
+                    if outcome.errors and errors == "raise":
+                        raise outcome.errors[min(outcome.errors)]
+                    yield _merged(outcome, errors)
+                    continue
+                finished[batch.start] = (batch, outcome)
+            # Yield what is ready, in order.
+            while cursor in finished:
+                batch, outcome = finished.pop(cursor)
+                cursor += len(batch.items)
+                if outcome.errors and errors == "raise":
+                    pos = min(outcome.errors)
+                    if pos:
+                        yield outcome.values[:pos]
+                    raise outcome.errors[pos]
+                yield _merged(outcome, errors)
+        if guard is not None and guard.error is not None:
+            raise guard.error  # the input raised after the items it produced
+    except KeyboardInterrupt:
+        # Ctrl-C: stop the workers running this call now (SPEC §1).
+        backend.interrupt(call)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if batches:
+            # Raised, or the consumer stopped early: what has not started need
+            # not run; what runs finishes and is dropped.
+            backend.forget(call, -1)
+
+
+def _merged(outcome: BatchResult, errors: Errors) -> list[Any]:
+    if not outcome.errors:
+        return outcome.values
+    assert errors == "return", "a failed batch is merged only with errors='return'"
+    values = outcome.values
+    for pos, exc in outcome.errors.items():
+        values[pos] = exc
+    return values

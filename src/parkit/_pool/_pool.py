@@ -1,0 +1,431 @@
+"""``parkit.Pool``: the mapping layer on a backend that the caller owns."""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError, Future
+from types import TracebackType
+from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar, overload
+
+from .._backends._protocol import NOT_RUN, Backend, Batch, BatchResult, Call, new_call_id
+from .._backends._serial import SerialBackend
+from .._backends._thread import ThreadBackend
+from .._core._context import ContextLike
+from .._core._cpus import usable_cpus
+from ._engine import PoolStats, ProcessEngine
+from ._mapping import Errors, Progress, check_options, run_map
+
+__all__ = ["BackendLike", "BackendName", "Pool", "make_backend"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+BackendName: TypeAlias = Literal["process", "thread", "serial", "dask"]
+BackendLike: TypeAlias = "BackendName | Backend"
+_BACKENDS = ("process", "thread", "serial", "dask")
+
+
+class _Unset(enum.Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "<the pool's setting>"
+
+
+UNSET: Literal[_Unset.UNSET] = _Unset.UNSET
+
+
+def make_backend(
+    backend: BackendLike,
+    workers: int,
+    *,
+    context: ContextLike = None,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+    max_tasks_per_worker: int | None = None,
+    idle_timeout: float | None = None,
+) -> Backend:
+    """The backend object for a name (or ``backend`` itself)."""
+    if not isinstance(backend, str):
+        if not isinstance(backend, Backend):
+            raise TypeError(
+                f"backend must be one of {', '.join(map(repr, _BACKENDS))} or a backend "
+                f"object, not {backend!r}"
+            )
+        return backend
+    if backend not in _BACKENDS:
+        raise ValueError(
+            f"backend must be one of {', '.join(map(repr, _BACKENDS))}, not {backend!r}"
+        )
+    if backend != "process":
+        for name, value in (
+            ("initializer", initializer),
+            ("max_tasks_per_worker", max_tasks_per_worker),
+            ("context", context),
+        ):
+            if value is not None:
+                raise ValueError(f"{name}= applies to the 'process' backend only, not {backend!r}")
+    if backend == "process":
+        return ProcessEngine(
+            workers,
+            context,
+            initializer=initializer,
+            initargs=initargs,
+            max_tasks_per_worker=max_tasks_per_worker,
+            idle_timeout=idle_timeout,
+        )
+    if backend == "thread":
+        return ThreadBackend(workers, idle_timeout=idle_timeout)
+    if backend == "serial":
+        return SerialBackend()
+    raise NotImplementedError(
+        "backend='dask' is not available in this version of parkit; "
+        "use 'process', 'thread' or 'serial'"
+    )
+
+
+class _ItemFuture(Future[Any]):
+    """The future ``submit`` returns: resolved from a one-item batch's outcome."""
+
+    def set_result(self, result: Any) -> None:
+        if isinstance(result, BatchResult):
+            if result.errors:
+                super().set_exception(result.errors[0])
+                return
+            result = result.values[0]
+            if result is NOT_RUN:
+                super().set_exception(CancelledError("the task was not run"))
+                return
+        super().set_result(result)
+
+
+class Pool:
+    """Workers that run functions over data; SPEC §1-§2.
+
+    Args:
+        workers: how many; default: the CPUs this process may use.
+        backend: ``"process"`` (default), ``"thread"`` or ``"serial"``, or a
+            backend object.
+        context: start method for the process backend (see
+            :func:`parkit.default_context`).
+        initializer: called as ``initializer(*initargs)`` in each worker process
+            when it starts. If it raises, calls fail with
+            :class:`parkit.PoolBroken` chaining its exception.
+        initargs: arguments for ``initializer``.
+        max_tasks_per_worker: a worker process is replaced after this many
+            items (leaky libraries).
+        chunksize: default items per batch; ``None`` adapts to how long items
+            take.
+        timeout: default seconds per item.
+        idle_timeout: workers exit after this many seconds without work and
+            start again when needed; ``None`` keeps them until shutdown.
+
+    Raises:
+        ValueError, TypeError: an option has a bad value.
+        SerializationError: ``initializer``/``initargs`` can't be pickled.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        backend: BackendLike = "process",
+        context: ContextLike = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        max_tasks_per_worker: int | None = None,
+        chunksize: int | None = None,
+        timeout: float | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        check_options(chunksize=chunksize, timeout=timeout, errors="raise", workers=workers)
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable, not {type(initializer).__qualname__}")
+        if max_tasks_per_worker is not None and (
+            isinstance(max_tasks_per_worker, bool)
+            or not isinstance(max_tasks_per_worker, int)
+            or max_tasks_per_worker < 1
+        ):
+            raise ValueError(
+                f"max_tasks_per_worker must be a positive int or None, not {max_tasks_per_worker!r}"
+            )
+        if idle_timeout is not None and not (
+            isinstance(idle_timeout, int | float) and idle_timeout > 0
+        ):
+            raise ValueError(
+                f"idle_timeout must be a positive number of seconds or None, not {idle_timeout!r}"
+            )
+        self._workers = workers if workers is not None else usable_cpus()
+        self._backend = make_backend(
+            backend,
+            self._workers,
+            context=context,
+            initializer=initializer,
+            initargs=tuple(initargs),
+            max_tasks_per_worker=max_tasks_per_worker,
+            idle_timeout=idle_timeout,
+        )
+        self._chunksize = chunksize
+        self._timeout = timeout
+        self._closed = False
+
+    @property
+    def workers(self) -> int:
+        """The number of workers."""
+        return self._workers
+
+    @property
+    def backend(self) -> Backend:
+        """The backend object the pool runs on."""
+        return self._backend
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<parkit.Pool workers={self._workers} backend={type(self._backend).__name__} {state}>"
+        )
+
+    def _options(
+        self, chunksize: int | _Unset | None, timeout: float | _Unset | None
+    ) -> tuple[int | None, float | None]:
+        if self._closed:
+            raise RuntimeError("cannot use a pool after shutdown() or terminate()")
+        return (
+            self._chunksize if chunksize is UNSET else chunksize,
+            self._timeout if timeout is UNSET else timeout,
+        )
+
+    @overload
+    def map(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> list[R]: ...
+    @overload
+    def map(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    def map(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        chunksize: int | _Unset | None = UNSET,
+        timeout: float | _Unset | None = UNSET,
+        errors: Errors = "raise",
+        progress: Progress = False,
+    ) -> list[R] | list[R | BaseException]:
+        """``fn`` over ``iterable``: a list in input order (see :func:`parkit.map`)."""
+        size, limit = self._options(chunksize, timeout)
+        out: list[Any] = []
+        for segment in run_map(
+            self._backend,
+            fn,
+            iterable,
+            star=False,
+            chunksize=size,
+            timeout=limit,
+            errors=errors,
+            ordered=True,
+            progress=progress,
+        ):
+            out.extend(segment)
+        return out
+
+    @overload
+    def starmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> list[R]: ...
+    @overload
+    def starmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    def starmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        chunksize: int | _Unset | None = UNSET,
+        timeout: float | _Unset | None = UNSET,
+        errors: Errors = "raise",
+        progress: Progress = False,
+    ) -> list[R] | list[R | BaseException]:
+        """``fn(*args)`` for each ``args`` of ``iterable``, as a list in input order."""
+        size, limit = self._options(chunksize, timeout)
+        out: list[Any] = []
+        for segment in run_map(
+            self._backend,
+            fn,
+            iterable,
+            star=True,
+            chunksize=size,
+            timeout=limit,
+            errors=errors,
+            ordered=True,
+            progress=progress,
+        ):
+            out.extend(segment)
+        return out
+
+    @overload
+    def imap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> Iterator[R]: ...
+    @overload
+    def imap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> Iterator[R | BaseException]: ...
+    def imap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = True,
+        chunksize: int | _Unset | None = UNSET,
+        timeout: float | _Unset | None = UNSET,
+        errors: Errors = "raise",
+        progress: Progress = False,
+    ) -> Iterator[R] | Iterator[R | BaseException]:
+        """Lazily yield ``fn(item)``; see :func:`parkit.imap`."""
+        size, limit = self._options(chunksize, timeout)
+        segments = run_map(
+            self._backend,
+            fn,
+            iterable,
+            star=False,
+            chunksize=size,
+            timeout=limit,
+            errors=errors,
+            ordered=ordered,
+            progress=progress,
+        )
+        return _flatten(segments)
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Run ``fn(*args, **kwargs)`` in a worker; its future.
+
+        The future's ``result()`` returns the value or raises what ``fn``
+        raised (with the worker's traceback), :class:`parkit.WorkerCrashed`,
+        :class:`parkit.TaskTimeout` (the pool's ``timeout``) or
+        :class:`parkit.SerializationError`. ``cancel()`` succeeds until the
+        task is sent to a worker.
+        """
+        if self._closed:
+            raise RuntimeError("cannot use a pool after shutdown() or terminate()")
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__qualname__}")
+        return submit_call(self._backend, fn, args, kwargs, self._timeout)
+
+    def stats(self) -> PoolStats:
+        """What the pool has done (process backend; zeros elsewhere)."""
+        if isinstance(self._backend, ProcessEngine):
+            return self._backend.stats()
+        return PoolStats(0, 0, 0, 0, 0, ())
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting work; finish what was submitted, then stop the workers.
+
+        Args:
+            wait: block until the workers have exited.
+            cancel_futures: cancel submitted work that has not started.
+        """
+        self._closed = True
+        stop = getattr(self._backend, "shutdown", None)
+        if stop is not None:
+            stop(wait=wait, cancel_futures=cancel_futures)
+
+    def terminate(self) -> None:
+        """Stop the workers now; pending work fails with :class:`parkit.PoolBroken`."""
+        self._closed = True
+        if isinstance(self._backend, ProcessEngine):
+            self._backend.terminate()
+        else:
+            self.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Normal exit waits for submitted work; an exception (Ctrl-C included)
+        # stops the workers so that none outlives the block (SPEC §2).
+        if exc_type is None:
+            self.shutdown(wait=True)
+        else:
+            self.terminate()
+
+
+def submit_call(
+    backend: Backend,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+) -> Future[Any]:
+    """Submit ``fn(*args, **kwargs)`` as a one-item batch."""
+    target = functools.partial(fn, **kwargs) if kwargs else fn
+    call = Call(new_call_id(), target, star=True, timeout=timeout, stop_on_error=True)
+    future = _ItemFuture()
+    backend.submit_batch(Batch(call, 0, [args]), future)
+    return future
+
+
+def _flatten(segments: Iterator[list[Any]]) -> Iterator[Any]:
+    try:
+        for segment in segments:
+            yield from segment
+    finally:
+        # Closing this generator (the consumer stopped early) closes the
+        # mapping layer's, which tells the backend to drop the call's work.
+        close = getattr(segments, "close", None)
+        if close is not None:
+            close()
