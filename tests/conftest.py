@@ -27,6 +27,9 @@ import psutil
 import pytest
 from hypothesis import HealthCheck, settings
 
+import parkit
+from parkit._core._context import available_methods
+
 pytest_plugins = ["pytester"]
 
 # --------------------------------------------------------------------------- hypothesis
@@ -46,6 +49,19 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# ---------------------------------------------------------------------------- fixtures
+
+#: Start methods this platform has.
+METHODS = available_methods()
+
+
+@pytest.fixture(params=METHODS)
+def context(request: pytest.FixtureRequest) -> str:
+    """Each start method this platform has."""
+    method: str = request.param
+    return method
+
 
 # ------------------------------------------------------------------------- leak checks
 
@@ -261,6 +277,9 @@ def _target(thread: threading.Thread) -> str:
 def _no_leaks() -> Iterator[None]:
     before = _Snapshot.take()
     yield
+    # The pools that parkit.map keeps are meant to outlive a call; shutting them
+    # down here also checks that parkit.shutdown() releases everything.
+    parkit.shutdown()
     leaks = _wait_for_leaks_to_clear(before)
     if leaks:
         pytest.fail(_report_and_clean_up(leaks), pytrace=False)

@@ -29,12 +29,6 @@ BOUND_S = 10.0
 METHODS = available_methods()
 
 
-@pytest.fixture(params=METHODS)
-def context(request: pytest.FixtureRequest) -> str:
-    method: str = request.param
-    return method
-
-
 @dataclass
 class Case:
     """One hostile call and what the parent must see."""

@@ -753,7 +753,11 @@ class ProcessEngine:
             for p in reversed(positions):
                 self._queue.appendleft(Job(state, [p]))
             return
+        # Items that ran but whose results were lost go in a job of their own:
+        # mixed with items not yet run, a second crash among those would cost
+        # them their last attempt although they did nothing wrong.
         again: list[int] = []
+        fresh: list[int] = []
         for k, p in enumerate(positions):
             index = state.batch.start + p
             if k == culprit or (seq == job.seq and pos == _loop.LOADING):
@@ -774,7 +778,9 @@ class ProcessEngine:
                 if self._again(state, p, index, w, exitcode):
                     again.append(p)
             else:
-                again.append(p)
+                fresh.append(p)
+        if fresh:
+            self._queue.appendleft(Job(state, fresh))
         if again:
             self._queue.appendleft(Job(state, again))
 

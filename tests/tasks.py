@@ -1,0 +1,104 @@
+"""Functions that pool tests run in workers (importable by every child)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+
+class ItemError(Exception):
+    """What :func:`poly` raises for a negative item."""
+
+
+class InputError(Exception):
+    """What :func:`gen_then_raise` raises after its items."""
+
+
+def poly(x: int) -> int:
+    """``x*x + 1``; raises ``ItemError(x)`` for negative ``x``."""
+    if x < 0:
+        raise ItemError(x)
+    return x * x + 1
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def pid_of(_: object) -> int:
+    return os.getpid()
+
+
+def pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def sleep_then(args: tuple[float, Any]) -> Any:
+    seconds, value = args
+    time.sleep(seconds)
+    return value
+
+
+def gen_then_raise(items: list[Any], error: BaseException | None) -> Iterator[Any]:
+    """Yield ``items``, then raise ``error`` (if any), like a failing reader."""
+    yield from items
+    if error is not None:
+        raise error
+
+
+def serial_outcome(fn: Any, items: Any) -> tuple[list[Any], BaseException | None]:
+    """What ``list(map(fn, items))`` gives: results so far and what it raised."""
+    out: list[Any] = []
+    try:
+        for item in items:
+            out.append(fn(item))
+    except Exception as e:
+        return out, e
+    return out, None
+
+
+def serial_return(fn: Any, items: Any) -> tuple[list[Any], BaseException | None]:
+    """The element-wise try/except loop; an input error ends it."""
+    out: list[Any] = []
+    it = iter(items)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return out, None
+        except Exception as e:
+            return out, e
+        try:
+            out.append(fn(item))
+        except Exception as e:
+            out.append(e)
+
+
+def nested_pids(n: int) -> tuple[int, list[int]]:
+    """Run parkit.map inside a worker: the pids that ran the inner items."""
+    import parkit
+
+    return os.getpid(), parkit.map(pid_of, range(n))
+
+
+def act(item: tuple[str, Any]) -> Any:
+    """``("ok", v)`` returns ``v * 10``; ``(name, args)`` calls ``hostile.name(*args)``."""
+    import hostile
+
+    action, value = item
+    if action == "ok":
+        return value * 10
+    return getattr(hostile, action)(*value)
+
+
+def script(actions: dict[int, tuple[str, tuple[Any, ...]]], n: int) -> list[tuple[str, Any]]:
+    """``n`` items, ``("ok", i)`` except the hostile ones placed at their index."""
+    return [actions.get(i, ("ok", i)) for i in range(n)]
+
+
+def tag(x: Any) -> Any:
+    """Returns ints times ten; other objects unchanged."""
+    return x * 10 if isinstance(x, int) else x
