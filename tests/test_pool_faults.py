@@ -42,7 +42,9 @@ def _run(pool: parkit.Pool, items: list[Any], **options: Any) -> tuple[list[Any]
 
 
 def _others_ok(out: list[Any], bad: int = BAD) -> None:
-    assert [v for i, v in enumerate(out) if i != bad] == [i * 10 for i in range(len(out)) if i != bad]
+    assert [v for i, v in enumerate(out) if i != bad] == [
+        i * 10 for i in range(len(out)) if i != bad
+    ]
 
 
 def _still_works(pool: parkit.Pool) -> None:
@@ -59,7 +61,10 @@ def _still_works(pool: parkit.Pool) -> None:
     ids=["os_exit", "sigkill", "segfault"],
 )
 def test_a_dying_worker_fails_only_its_item(
-    pool: parkit.Pool, action: tuple[str, tuple[Any, ...]], exitcode: int, sig: signal.Signals | None
+    pool: parkit.Pool,
+    action: tuple[str, tuple[Any, ...]],
+    exitcode: int,
+    sig: signal.Signals | None,
 ) -> None:
     out, _ = _run(pool, script({BAD: action}, N))
     err = out[BAD]
@@ -96,7 +101,9 @@ def test_two_crashes_in_one_batch(pool: parkit.Pool) -> None:
 
 def test_a_stuck_item_times_out_and_only_its_worker_is_replaced(pool: parkit.Pool) -> None:
     t0 = time.monotonic()
-    out = pool.map(act, script({BAD: ("sleep_forever", ())}, N), chunksize=CHUNK, timeout=0.5, errors="return")
+    out = pool.map(
+        act, script({BAD: ("sleep_forever", ())}, N), chunksize=CHUNK, timeout=0.5, errors="return"
+    )
     elapsed = time.monotonic() - t0
     err = out[BAD]
     assert type(err) is parkit.TaskTimeout
@@ -213,7 +220,9 @@ def test_the_exception_carries_the_worker_traceback_and_a_note(pool: parkit.Pool
 
 def test_an_initializer_that_raises_breaks_the_pool_promptly(context: str) -> None:
     t0 = time.monotonic()
-    with parkit.Pool(2, context=context, initializer=hostile.raise_given, initargs=(ValueError, ("bad setup",))) as pool:
+    with parkit.Pool(
+        2, context=context, initializer=hostile.raise_given, initargs=(ValueError, ("bad setup",))
+    ) as pool:
         with pytest.raises(parkit.PoolBroken) as info:
             pool.map(tag, range(10))
         assert time.monotonic() - t0 < BOUND_S

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterator
+from typing import Literal
 
 import pytest
 from hypothesis import given
@@ -104,7 +105,9 @@ def test_imap_ordered_yields_the_serial_prefix_then_raises(pools: dict[int, park
 
 
 def test_imap_unordered_is_a_permutation(pools: dict[int, parkit.Pool]) -> None:
-    @given(xs=st.lists(st.integers(0, 50), max_size=40), chunksize=chunksizes, workers=worker_counts)
+    @given(
+        xs=st.lists(st.integers(0, 50), max_size=40), chunksize=chunksizes, workers=worker_counts
+    )
     def check(xs: list[int], chunksize: int | None, workers: int) -> None:
         got = list(pools[workers].imap(poly, xs, ordered=False, chunksize=chunksize))
         assert collections.Counter(got) == collections.Counter(map(poly, xs))
@@ -120,7 +123,13 @@ def test_an_input_that_raises_behaves_as_in_serial_code(pools: dict[int, parkit.
         workers=worker_counts,
         errors=st.sampled_from(["raise", "return"]),
     )
-    def check(xs: list[int], k: int, chunksize: int | None, workers: int, errors: str) -> None:
+    def check(
+        xs: list[int],
+        k: int,
+        chunksize: int | None,
+        workers: int,
+        errors: Literal["raise", "return"],
+    ) -> None:
         k = min(k, len(xs))
         source = xs[:k]
         serial = serial_outcome if errors == "raise" else serial_return
@@ -131,7 +140,7 @@ def test_an_input_that_raises_behaves_as_in_serial_code(pools: dict[int, parkit.
                 poly,
                 gen_then_raise(source, InputError(k)),
                 chunksize=chunksize,
-                errors=errors,  # type: ignore[arg-type]
+                errors=errors,
             )
         _same_error(info.value, want)
 

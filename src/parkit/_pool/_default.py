@@ -97,6 +97,19 @@ def map(
     errors: Literal["return"],
     progress: Progress = ...,
 ) -> list[R | BaseException]: ...
+@overload
+def map(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Errors,
+    progress: Progress = ...,
+) -> list[R | BaseException]: ...
 def map(
     fn: Callable[[T], R],
     iterable: Iterable[T],
@@ -179,6 +192,19 @@ def starmap(
     errors: Literal["return"],
     progress: Progress = ...,
 ) -> list[R | BaseException]: ...
+@overload
+def starmap(
+    fn: Callable[..., R],
+    iterable: Iterable[Iterable[Any]],
+    *,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Errors,
+    progress: Progress = ...,
+) -> list[R | BaseException]: ...
 def starmap(
     fn: Callable[..., R],
     iterable: Iterable[Iterable[Any]],
@@ -234,6 +260,20 @@ def imap(
     chunksize: int | None = ...,
     timeout: float | None = ...,
     errors: Literal["return"],
+    progress: Progress = ...,
+) -> Iterator[R | BaseException]: ...
+@overload
+def imap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    ordered: bool = ...,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Errors,
     progress: Progress = ...,
 ) -> Iterator[R | BaseException]: ...
 def imap(

@@ -220,6 +220,17 @@ class Pool:
         errors: Literal["return"],
         progress: Progress = ...,
     ) -> list[R | BaseException]: ...
+    @overload
+    def map(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Errors,
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
     def map(
         self,
         fn: Callable[[T], R],
@@ -267,6 +278,17 @@ class Pool:
         chunksize: int | _Unset | None = ...,
         timeout: float | _Unset | None = ...,
         errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    @overload
+    def starmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Errors,
         progress: Progress = ...,
     ) -> list[R | BaseException]: ...
     def starmap(
@@ -318,6 +340,18 @@ class Pool:
         chunksize: int | _Unset | None = ...,
         timeout: float | _Unset | None = ...,
         errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> Iterator[R | BaseException]: ...
+    @overload
+    def imap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Errors,
         progress: Progress = ...,
     ) -> Iterator[R | BaseException]: ...
     def imap(

@@ -1,0 +1,134 @@
+"""Ctrl-C and a SIGKILLed parent, in a real subprocess (SPEC §1; FAULTS F31).
+
+Ctrl-C in a terminal sends SIGINT to the whole process group, workers included:
+the script runs in a session of its own and the test signals that group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from conftest import METHODS
+
+BOUND_S = 10.0
+
+CTRL_C = """
+import os, sys, time
+import parkit
+
+def nap(x):
+    time.sleep(60)
+
+if __name__ == "__main__":
+    print("start", flush=True)
+    try:
+        parkit.map(nap, range(4), context=sys.argv[1], workers=2, chunksize=1)
+    except KeyboardInterrupt:
+        print("interrupted", time.monotonic(), flush=True)
+        raise
+"""
+
+PARENT_KILLED = """
+import os, signal, sys, time
+import parkit
+
+def nap(x):
+    time.sleep(60)
+
+if __name__ == "__main__":
+    pool = parkit.Pool(2, context=sys.argv[1])
+    pids = set(pool.map(lambda _: os.getpid(), range(8), chunksize=1))
+    futures = [pool.submit(nap, i) for i in range(4)]
+    time.sleep(0.3)
+    print(*pids, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_gone(pids: set[int], bound: float) -> set[int]:
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        left = {p for p in pids if _alive(p)}
+        if not left:
+            return set()
+        time.sleep(0.05)
+    return {p for p in pids if _alive(p)}
+
+
+def _kill(pids: set[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_ctrl_c_stops_the_call_and_leaves_nothing(method: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(CTRL_C), method],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    descendants: set[int] = set()
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "start"
+        # Wait until the workers exist (the forkserver, when used, is one more).
+        deadline = time.monotonic() + BOUND_S
+        me = psutil.Process(proc.pid)
+        while time.monotonic() < deadline:
+            descendants = {p.pid for p in me.children(recursive=True)}
+            if len(descendants) >= 2 + (method == "forkserver"):
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # and run an item
+        sent = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=BOUND_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGINT, err
+    lines = out.split()
+    assert lines[0] == "interrupted"
+    assert float(lines[1]) - sent < 1.5  # the parent gets KeyboardInterrupt at once
+    assert err.count("Traceback") == 1, err  # the parent's; workers print nothing
+    assert "KeyboardInterrupt" in err
+    left = _wait_gone(descendants, 5.0)
+    _kill(left)
+    assert not left, f"processes outlived the interrupted script: {left}"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_workers_exit_when_the_parent_is_sigkilled(method: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PARENT_KILLED), method],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pids = {int(p) for p in done.stdout.split()}
+    assert len(pids) == 2
+    left = _wait_gone(pids, 5.0)
+    _kill(left)
+    assert not left, f"workers outlived their SIGKILLed parent by more than 5 s: {left}"
