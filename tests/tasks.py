@@ -110,3 +110,8 @@ def set_env(name: str, value: str) -> None:
 
 def get_env(name: str) -> str | None:
     return os.environ.get(name)
+
+
+def echo_big(data: bytes) -> bytes:
+    """Returns a result as large as its argument (both ways through full pipes)."""
+    return data[::-1]

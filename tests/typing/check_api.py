@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing.context
-from typing import assert_type
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Literal, assert_type
 
 import parkit
 
@@ -42,3 +44,43 @@ def check_errors(e: parkit.WorkerCrashed, t: parkit.TaskTimeout) -> None:
     assert_type(e.exitcode, int | None)
     assert_type(e.item_index, int | None)
     assert_type(t.timeout, float)
+
+
+def pair(a: int, b: str) -> bytes:
+    return b"x" * a + b.encode()
+
+
+def check_one_shot_calls(errors: Literal["raise", "return"]) -> None:
+    assert_type(parkit.map(number, [1, 2]), list[float])
+    assert_type(parkit.map(number, range(3), errors="raise", chunksize=2), list[float])
+    assert_type(parkit.map(number, [1], errors="return"), list[float | BaseException])
+    assert_type(parkit.map(number, [1], errors=errors), list[float | BaseException])
+    assert_type(parkit.imap(number, iter([1])), Iterator[float])
+    assert_type(
+        parkit.imap(number, [1], ordered=False, errors="return"), Iterator[float | BaseException]
+    )
+    assert_type(parkit.starmap(pair, [(1, "a")]), list[bytes])
+    assert_type(parkit.starmap(pair, [(1, "a")], errors="return"), list[bytes | BaseException])
+    assert_type(parkit.map(lambda x: str(x), [1], backend="thread"), list[str])
+    assert_type(parkit.shutdown(), None)
+
+
+def check_pool() -> None:
+    with parkit.Pool(2, context="spawn", timeout=3.0) as pool:
+        assert_type(pool, parkit.Pool)
+        assert_type(pool.map(number, [1]), list[float])
+        assert_type(pool.map(number, [1], errors="return"), list[float | BaseException])
+        assert_type(pool.imap(number, [1]), Iterator[float])
+        assert_type(pool.starmap(pair, [(1, "a")]), list[bytes])
+        assert_type(pool.submit(pair, 1, "a"), Future[bytes])
+        assert_type(pool.submit(pair, 1, b="a"), Future[bytes])
+        assert_type(pool.stats(), parkit.PoolStats)
+        assert_type(pool.stats().busy, tuple[float, ...])
+        pool.submit(pair, "wrong", "a")  # type: ignore[arg-type]
+
+
+def check_executor() -> None:
+    with parkit.ProcessPoolExecutor(max_workers=2) as ex:
+        assert_type(ex.submit(number, 1), Future[float])
+        assert_type(ex.map(number, [1, 2], timeout=1.0), Iterator[float])
+        assert_type(ex.map(pair, [1], ["a"]), Iterator[bytes])

@@ -56,9 +56,10 @@ from typing import Any
 
 from .._backends._protocol import Batch, BatchResult, Call
 from .._core import _context, _loop, _remote, _wire, _worker
-from ..errors import PoolBroken, SerializationError, TaskTimeout, WorkerCrashed, describe_exitcode
+from ..errors import PoolBroken, SerializationError, describe_exitcode
 from ._channel import Channel
 from ._jobs import BatchState, Job, PoolStats
+from ._ledger import Ledger
 
 __all__ = ["PoolStats", "ProcessEngine"]
 
@@ -99,6 +100,10 @@ class _Worker:
     killed_for: tuple[int, int, str] | None = None  # (seq, pos, "timeout"|"interrupt")
     pid: int | None = None
     name: str = ""
+
+    @property
+    def who(self) -> str:
+        return f"worker {self.name!r} (pid {self.pid})"
 
 
 class ProcessEngine:
@@ -151,7 +156,8 @@ class ProcessEngine:
         self._forgotten: dict[int, int] = {}
         self._idle_since = time.monotonic()
         # Statistics.
-        self._done = self._failed = self._crashed = self._timed_out = self._restarts = 0
+        self._ledger = Ledger()
+        self._restarts = 0
         self._busy = [0.0] * workers
         _live.add(self)
 
@@ -204,10 +210,10 @@ class ProcessEngine:
     def stats(self) -> PoolStats:
         """A snapshot of :class:`PoolStats`."""
         return PoolStats(
-            self._done,
-            self._failed,
-            self._crashed,
-            self._timed_out,
+            self._ledger.done,
+            self._ledger.failed,
+            self._ledger.crashed,
+            self._ledger.timed_out,
             self._restarts,
             tuple(self._busy),
         )
@@ -486,7 +492,7 @@ class ProcessEngine:
         try:
             items = _wire.dumps(job.items(), main=self._main)
         except Exception:
-            job = self._isolate_pickling(job)
+            job = self._ledger.unpicklable_arguments(job, self._main)
             if not len(job):
                 state.finish_if_done()
                 return None
@@ -506,29 +512,6 @@ class ProcessEngine:
         )
         header = _loop.TASK_HEADER.pack(job.seq, call.id, job.index(0), flags, len(fn))
         return job, b"".join((header, fn, items))
-
-    def _isolate_pickling(self, job: Job) -> Job:
-        """Fail the items that can't be pickled; return a job of the others."""
-        state = job.state
-        keep: list[int] = []
-        for k, pos in enumerate(job.position_list()):
-            item = state.batch.items[pos]
-            try:
-                _wire.dumps(item, main=self._main)
-            except Exception as e:
-                err = SerializationError(
-                    f"could not pickle item {job.index(k)}, a {type(item).__qualname__}, "
-                    f"to send it to a worker: {type(e).__name__}: {e}",
-                    direction="argument",
-                    stage="pickle",
-                    item_index=job.index(k),
-                )
-                err.__cause__ = e
-                state.fail(pos, err)
-                self._failed += 1
-            else:
-                keep.append(pos)
-        return Job(state, keep)
 
     def _send(self, w: _Worker, frame: bytes) -> None:
         assert self._sel is not None
@@ -571,12 +554,10 @@ class ProcessEngine:
             return
         if kind == _loop.INIT_FAILED:
             record: _remote.ExceptionRecord = _wire.loads(payload)
-            cause = _remote.rebuild(
-                record, note=f"[parkit] raised by the initializer in {self._who(w)}"
-            )
+            cause = _remote.rebuild(record, note=f"[parkit] raised by the initializer in {w.who}")
             err = PoolBroken(
                 f"the pool's initializer raised {type(cause).__name__}: {cause} "
-                f"(in {self._who(w)}); the pool cannot run anything"
+                f"(in {w.who}); the pool cannot run anything"
             )
             err.__cause__ = cause
             self._do_break(err)
@@ -590,110 +571,19 @@ class ProcessEngine:
         if kind == _loop.SKIPPED:
             state.skip(len(job))
         elif kind == _loop.LOAD_FAILED:
-            self._on_load_failed(w, job, _wire.loads(payload))
+            self._requeue(self._ledger.unloadable_arguments(job, _wire.loads(payload), w.who))
         else:
             try:
                 outcome = _wire.loads(payload)
             except Exception as e:
-                self._on_result_unpickle_failed(job, e)
+                self._requeue(self._ledger.unloadable_results(job, e, w.pid))
             else:
                 if kind == _loop.DONE:
-                    self._deliver(job, outcome, {}, len(outcome), w)
+                    self._ledger.delivered(job, outcome, {}, len(outcome), w.who)
                 else:
                     values, errors, ran = outcome
-                    self._deliver(job, values, errors, ran, w)
+                    self._ledger.delivered(job, values, errors, ran, w.who)
         state.finish_if_done()
-
-    def _who(self, w: _Worker) -> str:
-        return f"worker {w.name!r} (pid {w.pid})"
-
-    def _deliver(
-        self,
-        job: Job,
-        values: list[Any],
-        errors: dict[int, _remote.ExceptionRecord],
-        ran: int,
-        w: _Worker,
-    ) -> None:
-        state = job.state
-        if errors:
-            fn_name = _worker.describe_callable(state.batch.call.fn)
-            for k, record in errors.items():
-                index = job.index(k)
-                exc = _remote.rebuild(
-                    record, note=f"[parkit] raised by {fn_name} on item {index} in {self._who(w)}"
-                )
-                if isinstance(exc, SerializationError) and exc.item_index is None:
-                    exc.item_index = index
-                values[k] = None
-                state.errors[k if job.positions is None else job.positions[k]] = exc
-            self._failed += len(errors)
-        self._done += ran - len(errors)
-        if job.positions is None:
-            state.deliver_all(values)
-        else:
-            state.deliver(job.positions, values)
-
-    def _on_load_failed(self, w: _Worker, job: Job, record: _remote.ExceptionRecord) -> None:
-        """The worker could not unpickle the job's items: find which item."""
-        state = job.state
-        if len(job) > 1:
-            for pos in reversed(job.position_list()):
-                self._queue.appendleft(Job(state, [pos]))
-            return
-        cause = _remote.rebuild(record, note=f"[parkit] raised while unpickling in {self._who(w)}")
-        index = job.index(0)
-        err = SerializationError(
-            f"could not unpickle item {index} in {self._who(w)}: {type(cause).__name__}: {cause}",
-            direction="argument",
-            stage="unpickle",
-            item_index=index,
-        )
-        err.__cause__ = cause
-        state.fail(job.position_list()[0], err)
-        self._failed += 1
-
-    def _on_result_unpickle_failed(self, job: Job, e: Exception) -> None:
-        """A result could not be unpickled here: run again, one item per job, to say which."""
-        state = job.state
-        if len(job) > 1:
-            for pos in reversed(job.position_list()):
-                if self._again(state, pos, job.state.batch.start + pos, None):
-                    self._queue.appendleft(Job(state, [pos]))
-            return
-        index = job.index(0)
-        err = SerializationError(
-            f"could not unpickle the result of item {index} in the parent: {type(e).__name__}: {e}",
-            direction="result",
-            stage="unpickle",
-            item_index=index,
-        )
-        err.__cause__ = e
-        state.fail(job.position_list()[0], err)
-        self._failed += 1
-
-    def _again(
-        self,
-        state: BatchState,
-        pos: int,
-        index: int,
-        w: _Worker | None,
-        exitcode: int | None = None,
-    ) -> bool:
-        """Count another attempt at a lost item; fail it if it was lost twice."""
-        attempts = state.attempts.get(pos, 0) + 1
-        state.attempts[pos] = attempts
-        if attempts < 2:
-            return True
-        err = WorkerCrashed(
-            exitcode,
-            w.pid if w is not None else None,
-            index,
-            what="other items (this item's result was lost twice)",
-        )
-        state.fail(pos, err)
-        self._crashed += 1
-        return False
 
     # deaths -----------------------------------------------------------------
 
@@ -715,7 +605,7 @@ class ProcessEngine:
                 self._requeue(jobs)
                 self._do_break(
                     PoolBroken(
-                        f"workers die while starting ({self._who(w)} exited with "
+                        f"workers die while starting ({w.who} exited with "
                         f"{describe_exitcode(exitcode)} before it was ready: the initializer "
                         "or the import of the main module ends the process); the pool cannot "
                         "run anything"
@@ -725,64 +615,8 @@ class ProcessEngine:
         self._restarts += 1
         seq, pos = self._mv[w.slot * _loop.SLOT], self._mv[w.slot * _loop.SLOT + 1]
         for job in jobs:
-            self._lose(w, job, seq, pos, exitcode)
+            self._requeue(self._ledger.lost(job, seq, pos, w.killed_for, exitcode, w.pid))
             job.state.finish_if_done()
-
-    def _lose(self, w: _Worker, job: Job, seq: int, pos: int, exitcode: int | None) -> None:
-        """Settle ``job`` of dead worker ``w`` whose slot read (``seq``, ``pos``)."""
-        state = job.state
-        positions = job.position_list()
-        killed = w.killed_for
-        if killed is not None and killed[2] == "interrupt" and killed[0] == job.seq:
-            # Ctrl-C: nobody waits for the interrupted call; others go on.
-            state.skip(len(job))
-            return
-        culprit = -1
-        if killed is not None and killed[0] == job.seq and killed[2] == "timeout":
-            culprit = killed[1]
-        elif seq == job.seq and 0 <= pos < len(job):
-            culprit = pos
-        if seq == job.seq:
-            ran = len(job) - 1 if pos >= len(job) else pos  # positions [0, ran] started
-        elif seq > job.seq:
-            ran = len(job) - 1
-        else:
-            ran = -1
-        if seq == job.seq and pos == _loop.LOADING and len(job) > 1:
-            # It died unpickling the items: find the culprit one by one.
-            for p in reversed(positions):
-                self._queue.appendleft(Job(state, [p]))
-            return
-        # Items that ran but whose results were lost go in a job of their own:
-        # mixed with items not yet run, a second crash among those would cost
-        # them their last attempt although they did nothing wrong.
-        again: list[int] = []
-        fresh: list[int] = []
-        for k, p in enumerate(positions):
-            index = state.batch.start + p
-            if k == culprit or (seq == job.seq and pos == _loop.LOADING):
-                call = state.batch.call
-                if killed is not None and killed[2] == "timeout" and k == culprit:
-                    assert call.timeout is not None
-                    state.fail(
-                        p, TaskTimeout(call.timeout, index, _worker.describe_callable(call.fn))
-                    )
-                    self._timed_out += 1
-                else:
-                    what = _worker.describe_callable(call.fn)
-                    if pos == _loop.LOADING:
-                        what = f"unpickling the argument of {what}"
-                    state.fail(p, WorkerCrashed(exitcode, w.pid, index, what=what))
-                    self._crashed += 1
-            elif k <= ran:
-                if self._again(state, p, index, w, exitcode):
-                    again.append(p)
-            else:
-                fresh.append(p)
-        if fresh:
-            self._queue.appendleft(Job(state, fresh))
-        if again:
-            self._queue.appendleft(Job(state, again))
 
     def _requeue(self, jobs: list[Job]) -> None:
         for job in reversed(jobs):

@@ -1,0 +1,91 @@
+"""The process engine's own machinery: framing, big payloads, concurrency, bugs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import parkit
+from parkit._pool import _engine
+from parkit._pool._channel import Channel
+from tasks import echo_big, poly, square
+
+BOUND_S = 20.0
+
+
+def test_channel_frames_round_trip_in_both_header_forms() -> None:
+    import multiprocessing
+
+    r, w = multiprocessing.Pipe(duplex=False)
+    r2, w2 = multiprocessing.Pipe(duplex=False)
+    channel = Channel(w, r2)
+    try:
+        assert channel.send(b"hello") is True
+        assert r.recv_bytes() == b"hello"
+        w2.send_bytes(b"one")
+        w2.send_bytes(b"")
+        w2.send_bytes(b"x" * 100_000)
+        frames: list[bytes] = []
+        deadline = time.monotonic() + 5
+        while len(frames) < 3 and time.monotonic() < deadline:
+            frames += channel.receive()
+        assert frames == [b"one", b"", b"x" * 100_000]
+        # The long form (-1, then 8 bytes) that frames over 2 GiB use.
+        os.write(w2.fileno(), (-1).to_bytes(4, "big", signed=True) + (3).to_bytes(8, "big") + b"abc")
+        assert channel.receive() == [b"abc"]
+        w2.close()
+        assert channel.receive() == []
+        assert channel.eof
+    finally:
+        channel.close()
+        r.close()
+
+
+def test_big_arguments_and_results_at_once_do_not_deadlock(context: str) -> None:
+    # 4 MiB each way, several in flight per worker: every pipe fills both ways.
+    blobs = [bytes([i]) * (4 << 20) for i in range(8)]
+    t0 = time.monotonic()
+    with parkit.Pool(2, context=context) as pool:
+        out = pool.map(echo_big, blobs, chunksize=1)
+    assert time.monotonic() - t0 < BOUND_S
+    assert out == [b[::-1] for b in blobs]
+
+
+def test_concurrent_callers_share_one_pool() -> None:
+    results: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def caller(k: int) -> None:
+        try:
+            results[k] = parkit.map(square, range(k * 100, k * 100 + 50), workers=2)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(BOUND_S)
+    assert not errors
+    assert results == {k: [x * x for x in range(k * 100, k * 100 + 50)] for k in range(4)}
+
+
+def test_a_bug_in_the_io_thread_fails_callers_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(self: Any) -> None:
+        raise RuntimeError("simulated engine bug")
+
+    monkeypatch.setattr(_engine.ProcessEngine, "_check_timeouts", broken)
+    seen: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(str(args.exc_value)))
+    with parkit.Pool(1) as pool:
+        t0 = time.monotonic()
+        with pytest.raises(parkit.PoolBroken, match="simulated engine bug"):
+            pool.map(poly, range(5))
+        assert time.monotonic() - t0 < BOUND_S
+    assert seen == ["simulated engine bug"]  # and the thread's traceback was reported
