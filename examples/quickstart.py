@@ -2,10 +2,12 @@
 
 Shows the two promises parkit is built on:
 
-1. fan a function out over data in separate processes and collect the return
-   values in input order (``parkit.Process[R].result()``);
-2. an exception raised in a worker arrives in the parent as the *same* exception,
-   with the worker's frames in its traceback and a note naming the worker.
+1. ``parkit.map`` runs a function over data on all cores and returns the values
+   in input order, exactly what the serial loop returns;
+2. an exception raised in a worker arrives in the parent as the *same* exception
+   the serial loop would raise (the lowest failing item's), with the worker's
+   frames in its traceback and a note naming the worker and the item; with
+   ``errors="return"`` every item gets its value or its exception instead.
 
 Run it with ``bash scripts/demo`` (installs parkit first) or
 ``python examples/quickstart.py``.
@@ -38,18 +40,17 @@ def parse_row(row: str) -> int:
 
 def main() -> None:
     data = [27, 97, 871, 6171, 77031, 837799]
-    workers = [parkit.Process(collatz_steps, (n,)) for n in data]
-    for process in workers:
-        process.start()
-    steps = [process.result(timeout=30) for process in workers]
+    steps = parkit.map(collatz_steps, data)
     for n, s in zip(data, steps, strict=True):
         print(f"collatz_steps({n}) = {s}")
     assert steps == [collatz_steps(n) for n in data]  # parallel == serial
-    print(f"parent pid {os.getpid()}, workers {[p.pid for p in workers]}")
 
-    print("\nA worker's exception, as the parent sees it:")
+    rows = ["1: 10", "2: 20", "17: ???", "18: 40", "19: ?"]
+    print("\nerrors='return':", parkit.map(parse_row, rows, errors="return"))
+
+    print(f"\nA worker's exception, as the parent (pid {os.getpid()}) sees it:")
     try:
-        parkit.run(parse_row, "17: ???", timeout=30)
+        parkit.map(parse_row, rows, timeout=30)
     except ValueError as error:
         traceback.print_exception(error)
 

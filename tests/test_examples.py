@@ -33,6 +33,7 @@ def test_quickstart_shows_results_and_the_worker_traceback() -> None:
         [sys.executable, str(EXAMPLES[0])], capture_output=True, text=True, timeout=60, check=True
     )
     assert "collatz_steps(837799) = 524" in done.stdout
+    assert "errors='return': [10, 20, ValueError(\"bad input row 17: '???'\"), 40," in done.stdout
     assert "ValueError: bad input row 17: '???'" in done.stderr
-    assert 'quickstart.py", line 35, in parse_row' in done.stderr
-    assert "[parkit] raised in process 'ForkServerProcess-" in done.stderr
+    assert 'quickstart.py", line 37, in parse_row' in done.stderr
+    assert "[parkit] raised by parse_row on item 2 in worker 'parkit-pool" in done.stderr
