@@ -35,7 +35,9 @@ def test_channel_frames_round_trip_in_both_header_forms() -> None:
             frames += channel.receive()
         assert frames == [b"one", b"", b"x" * 100_000]
         # The long form (-1, then 8 bytes) that frames over 2 GiB use.
-        os.write(w2.fileno(), (-1).to_bytes(4, "big", signed=True) + (3).to_bytes(8, "big") + b"abc")
+        os.write(
+            w2.fileno(), (-1).to_bytes(4, "big", signed=True) + (3).to_bytes(8, "big") + b"abc"
+        )
         assert channel.receive() == [b"abc"]
         w2.close()
         assert channel.receive() == []

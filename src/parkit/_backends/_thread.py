@@ -93,8 +93,8 @@ class ThreadBackend:
                 return
             batch, future = job
             after = self._forgotten.get(batch.call.id)
-            if after is not None and batch.start > after:
-                future.cancel()
+            if after is not None and batch.start > after and future.cancel():
+                future.set_running_or_notify_cancel()  # counts as done for wait()
                 continue
             if not future.set_running_or_notify_cancel():
                 continue
@@ -169,8 +169,8 @@ class ThreadBackend:
                         job = self._jobs.get_nowait()
                     except queue.Empty:
                         break
-                    if job is not None:
-                        job[1].cancel()
+                    if job is not None and job[1].cancel():
+                        job[1].set_running_or_notify_cancel()
             for _ in threads:
                 self._jobs.put(None)
         if wait:

@@ -449,18 +449,20 @@ class ProcessEngine:
                 return
             job = self._queue.popleft()
             state = job.state
+            if not state.started:
+                state.started = True
+                # A future cancelled while queued is dropped here; notifying it
+                # is what makes concurrent.futures.wait() count it as done.
+                if not state.future.set_running_or_notify_cancel():
+                    continue
             if state.future.done():
-                continue  # cancelled by its owner
+                continue
             call = state.batch.call
             after = self._forgotten.get(call.id)
             if after is not None and job.index(0) > after:
                 state.skip(len(job))
                 state.finish_if_done()
                 continue
-            if not state.started:
-                state.started = True
-                if not state.future.set_running_or_notify_cancel():
-                    continue
             if w.budget is not None and len(job) > w.budget:
                 positions = job.position_list()
                 self._queue.appendleft(Job(state, positions[w.budget :]))
@@ -681,8 +683,10 @@ class ProcessEngine:
 
     def _cancel_queued(self) -> None:
         for job in self._queue:
-            if not job.state.started:
-                job.state.future.cancel()
+            state = job.state
+            if not state.started and state.future.cancel():
+                state.started = True
+                state.future.set_running_or_notify_cancel()  # wakes wait() callers
         self._queue = deque(job for job in self._queue if not job.state.future.done())
 
     def _do_break(self, err: PoolBroken, kill: bool = False) -> None:
