@@ -6,9 +6,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 from concurrent.futures import CancelledError, Executor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 
@@ -98,7 +98,7 @@ def test_shutdown_cancel_futures() -> None:
     futures = [ex.submit(time.sleep, 0.2) for _ in range(6)]
     time.sleep(0.1)
     ex.shutdown(wait=True, cancel_futures=True)
-    done, not_done = wait(futures, timeout=0)
+    _, not_done = wait(futures, timeout=0)
     assert not not_done
     assert sum(f.cancelled() for f in futures) >= 3
     with pytest.raises(RuntimeError, match="cannot schedule new futures after shutdown"):

@@ -61,7 +61,7 @@ def check_one_shot_calls(errors: Literal["raise", "return"]) -> None:
     )
     assert_type(parkit.starmap(pair, [(1, "a")]), list[bytes])
     assert_type(parkit.starmap(pair, [(1, "a")], errors="return"), list[bytes | BaseException])
-    assert_type(parkit.map(lambda x: str(x), [1], backend="thread"), list[str])
+    assert_type(parkit.map(lambda x: f"{x}", [1], backend="thread"), list[str])
     assert_type(parkit.shutdown(), None)
 
 
