@@ -389,3 +389,15 @@ def test_no_child_left_after_run(context: str) -> None:
     before = {c.pid for c in multiprocessing.active_children()}
     parkit.run(os.getpid, context=context)
     assert {c.pid for c in multiprocessing.active_children()} == before
+
+
+def test_reading_the_result_of_an_exited_process_releases_it() -> None:
+    from parkit import _process
+
+    p = parkit.Process(abs, (-3,))
+    p.start()
+    time.sleep(0.5)  # let it exit
+    assert p.result(timeout=BOUND_S) == 3
+    p._process.join(BOUND_S)
+    p.result()  # a second read sees the exit
+    assert p not in _process._live

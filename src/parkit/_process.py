@@ -257,6 +257,8 @@ class Process(Generic[R]):
                 f"after {timeout:g} s"
             )
         message = self._message
+        if message is not None and self._process.exitcode is not None:
+            _live.discard(self)  # exited (and reaped by that check): nothing to drain at exit
         if message is None:
             # Ended without a message: reap it to learn how it died.
             self._process.join()
