@@ -91,3 +91,17 @@ def test_a_bug_in_the_io_thread_fails_callers_instead_of_hanging(
             pool.map(poly, range(5))
         assert time.monotonic() - t0 < BOUND_S
     assert seen == ["simulated engine bug"]  # and the thread's traceback was reported
+
+
+def test_workers_exit_by_themselves_at_shutdown(
+    context: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under fork, siblings inherit the parent's end of each task pipe, so only an
+    # EXIT frame (not EOF) ends a worker: with a 30 s grace before the kill, a
+    # shutdown that relied on EOF would take 30 s.
+    monkeypatch.setattr(_engine, "_EXIT_GRACE", 30.0)
+    pool = parkit.Pool(3, context=context)
+    assert pool.map(square, range(6)) == [x * x for x in range(6)]
+    t0 = time.monotonic()
+    pool.shutdown()
+    assert time.monotonic() - t0 < BOUND_S / 2

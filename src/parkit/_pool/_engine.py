@@ -412,8 +412,12 @@ class ProcessEngine:
         """Let every worker exit, wait a little, kill the rest; close all."""
         for w in self._slots:
             if w is not None:
-                # EOF on its task pipe ends the worker's loop, even if an EXIT
-                # frame could not be written (a full pipe).
+                # An EXIT frame ends the worker's loop after what it has queued.
+                # Under fork it is needed: siblings forked later inherit the
+                # parent's end of this task pipe, so closing it gives no EOF.
+                self._retire(w)
+                w.channel.flush()
+                # EOF ends it where the frame could not be written (a full pipe).
                 w.channel.close_tasks()
         deadline = time.monotonic() + _EXIT_GRACE
         for w in self._slots:
