@@ -115,3 +115,26 @@ def get_env(name: str) -> str | None:
 def echo_big(data: bytes) -> bytes:
     """Returns a result as large as its argument (both ways through full pipes)."""
     return data[::-1]
+
+
+def put_in(q: Any, value: Any) -> None:
+    q.put(value)
+
+
+def fail_init(q: Any) -> None:
+    q.put("init ran")
+    raise ValueError("error in initializer")
+
+
+def return_exit_at_unpickle(_: object) -> Any:
+    import hostile
+
+    return hostile.ExitAtUnpickle()
+
+
+class Big:
+    """A result whose lifetime a test follows."""
+
+
+def make_big(_: object) -> Big:
+    return Big()

@@ -14,7 +14,17 @@ import pytest
 
 import hostile
 import parkit
-from tasks import ItemError, pid_of, poly, sleep_then, square
+from tasks import (
+    ItemError,
+    fail_init,
+    make_big,
+    pid_of,
+    poly,
+    put_in,
+    return_exit_at_unpickle,
+    sleep_then,
+    square,
+)
 
 BOUND_S = 10.0
 
@@ -141,3 +151,104 @@ def test_work_submitted_before_exit_still_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert target.read_text() == "done"
+
+
+def test_multiprocessing_objects_may_be_initargs(context: str) -> None:
+    import multiprocessing
+
+    q = multiprocessing.get_context(context).Queue()
+    with parkit.ProcessPoolExecutor(
+        1, mp_context=context, initializer=put_in, initargs=(q, "hi")
+    ) as ex:
+        assert ex.submit(square, 3).result(timeout=BOUND_S) == 9
+    assert q.get(timeout=BOUND_S) == "hi"
+    q.close()
+    q.join_thread()
+
+
+def test_a_failing_initializer_releases_its_initargs() -> None:
+    import gc
+    import multiprocessing
+    import weakref
+
+    q = multiprocessing.get_context("spawn").Queue()
+    ref = weakref.ref(q)
+    ex = parkit.ProcessPoolExecutor(1, mp_context="spawn", initializer=fail_init, initargs=(q,))
+    with pytest.raises(BrokenProcessPool):
+        ex.submit(square, 1).result(timeout=BOUND_S)
+    assert q.get(timeout=BOUND_S) == "init ran"
+    ex.shutdown()
+    q.close()
+    q.join_thread()
+    del ex, q
+    gc.collect()
+    assert ref() is None  # its semaphores go with it: nothing for the tracker to report
+
+
+def test_a_result_that_exits_at_unpickle_fails_only_its_future() -> None:
+    with parkit.ProcessPoolExecutor(1) as ex:
+        future = ex.submit(return_exit_at_unpickle, 0)
+        err = future.exception(timeout=BOUND_S)
+        assert type(err) is parkit.SerializationError
+        assert (err.direction, err.stage) == ("result", "unpickle")
+        assert type(err.__cause__) is SystemExit
+        assert ex.submit(square, 2).result(timeout=BOUND_S) == 4
+
+
+def test_map_does_not_keep_yielded_results_alive() -> None:
+    import gc
+    import weakref
+
+    with parkit.ProcessPoolExecutor(2) as ex:
+        for obj in ex.map(make_big, range(3)):
+            ref = weakref.ref(obj)
+            del obj
+            gc.collect()
+            assert ref() is None
+            break
+
+
+def test_cancel_futures_still_runs_what_was_dispatched() -> None:
+    ex = parkit.ProcessPoolExecutor(2)
+    futures = [ex.submit(time.sleep, 0.05) for _ in range(20)]
+    ex.shutdown(wait=True, cancel_futures=True)
+    ran = [f for f in futures if not f.cancelled()]
+    assert 1 <= len(ran) <= 2 * 2 + 2  # what fits in the workers' queues, no more
+    assert all(f.result() is None for f in ran)
+
+
+def test_an_executor_dropped_without_shutdown_lets_its_workers_go() -> None:
+    import gc
+
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children()}
+    ex = parkit.ProcessPoolExecutor(2)
+    pids = set(ex.map(pid_of, range(4), chunksize=1))
+    del ex
+    gc.collect()
+    deadline = time.monotonic() + BOUND_S
+    while pids & {p.pid for p in psutil.Process().children()} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pids & {p.pid for p in psutil.Process().children()}
+    assert before >= {p.pid for p in psutil.Process().children()} - _helpers()
+
+
+def _helpers() -> set[int]:
+    import psutil
+
+    return {
+        p.pid
+        for p in psutil.Process().children()
+        if "forkserver import main" in " ".join(p.cmdline())
+        or "resource_tracker import main" in " ".join(p.cmdline())
+    }
+
+
+def test_an_unpicklable_function_fails_its_future() -> None:
+    import threading
+
+    lock = threading.Lock()
+    with parkit.ProcessPoolExecutor(1) as ex:
+        future = ex.submit(lambda: lock)
+        assert type(future.exception(timeout=BOUND_S)) is parkit.SerializationError

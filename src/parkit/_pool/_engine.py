@@ -128,10 +128,10 @@ class ProcessEngine:
         # Workers forked before a function was defined in __main__ can't find
         # it by name: send __main__'s objects by value under fork.
         self._main: _wire.MainPolicy = "value" if self.start_method == "fork" else "auto"
+        # Pickled by multiprocessing while it starts each worker, so that its
+        # own Queue, Lock or Value may be initargs (as with the stdlib); a
+        # failure there breaks the pool with the SerializationError chained.
         self._init = _worker.Payload(initializer, initargs, {}) if initializer is not None else None
-        if self._init is not None and self.start_method != "fork":
-            # Fail now, in the caller, rather than in the I/O thread later.
-            self._init.__reduce__()
         self._max_tasks = max_tasks_per_worker
         self._idle_timeout = idle_timeout
         self._shared = self._ctx.RawArray("q", workers * _loop.SLOT + 2 * _loop.CANCEL_RING)
@@ -233,10 +233,10 @@ class ProcessEngine:
                     self._commands.append(self._cancel_queued)
                 self._commands.append(lambda: None)
                 self._wake()
+            else:
+                self._closed = True
         if wait and thread is not None and thread is not threading.current_thread():
             thread.join()
-        if thread is None:
-            self._closed = True
 
     def terminate(self) -> None:
         """Kill the workers now; pending batches fail with :class:`PoolBroken`."""
@@ -281,43 +281,60 @@ class ProcessEngine:
     # -------------------------------------------------------------- I/O thread
 
     def _main_loop(self) -> None:
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
-        self._idle_since = time.monotonic()
         try:
             while True:
-                if not self._run_commands():
-                    break
-                self._fill_slots()
-                self._dispatch()
-                for key, events in self._sel.select(self._poll_timeout()):
-                    if key.data is not None:
-                        key.data(events)
-                    else:
-                        with contextlib.suppress(BlockingIOError):
-                            os.read(self._wake_r, 4096)
-                self._check_timeouts()
-        except BaseException as e:  # a bug here must not hang every caller
-            self._do_break(
-                PoolBroken(f"the pool's I/O thread failed: {type(e).__name__}: {e}"), kill=True
-            )
+                self._sel = selectors.DefaultSelector()
+                self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+                self._idle_since = time.monotonic()
+                try:
+                    self._serve()
+                except BaseException as e:  # a bug here must not hang every caller
+                    self._do_break(
+                        PoolBroken(f"the pool's I/O thread failed: {type(e).__name__}: {e}"),
+                        kill=True,
+                    )
+                    raise
+                finally:
+                    self._stop_workers()
+                # Decide under the lock, with the workers already gone, so that
+                # a submit either sees this thread (and its command is served
+                # by another round) or starts a fresh one: never two at once.
+                with self._lock:
+                    if self._commands and not self._closing and self._broken is None:
+                        continue  # work arrived while the workers were stopping
+                    self._thread = None
+                    os.close(self._wake_r)
+                    os.close(self._wake_w)
+                    if self._closing:
+                        self._closed = True
+                    return
+        except BaseException:
+            with self._lock:
+                self._thread = None
+                os.close(self._wake_r)
+                os.close(self._wake_w)
             raise
-        finally:
-            self._stop_workers()
+
+    def _serve(self) -> None:
+        """Serve commands and workers until there is nothing left to do."""
+        assert self._sel is not None
+        while self._run_commands():
+            self._fill_slots()
+            self._dispatch()
+            for key, events in self._sel.select(self._poll_timeout()):
+                if key.data is not None:
+                    key.data(events)
+                else:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 4096)
+            self._check_timeouts()
 
     def _run_commands(self) -> bool:
-        """Run queued commands; False when the thread should exit."""
+        """Run queued commands; False when the thread should stop serving."""
         while True:
             with self._lock:
                 if not self._commands:
-                    if self._should_exit():
-                        self._thread = None
-                        os.close(self._wake_r)
-                        os.close(self._wake_w)
-                        if self._closing:
-                            self._closed = True
-                        return False
-                    return True
+                    return not self._should_exit()
                 command = self._commands.popleft()
             command()
 
@@ -339,6 +356,8 @@ class ProcessEngine:
         )
 
     def _poll_timeout(self) -> float | None:
+        if self._closing and not self._has_work():
+            return 0.0  # dispatch dropped the last (cancelled) job: exit now
         timeout: float | None = None
         if any(
             w is not None and w.inflight and w.inflight[0].state.batch.call.timeout
@@ -570,6 +589,15 @@ class ProcessEngine:
             return
         job = w.inflight.popleft()
         assert job.seq == seq, (job.seq, seq)
+        try:
+            self._settle(w, job, kind, busy_ns, payload)
+        except BaseException:
+            # A bug here breaks the pool (_main_loop): keep the job where
+            # _do_break will find it, so its future fails instead of hanging.
+            w.inflight.appendleft(job)
+            raise
+
+    def _settle(self, w: _Worker, job: Job, kind: int, busy_ns: int, payload: memoryview) -> None:
         state = job.state
         busy = busy_ns / 1e9
         state.busy += busy
@@ -581,7 +609,9 @@ class ProcessEngine:
         else:
             try:
                 outcome = _wire.loads(payload)
-            except Exception as e:
+            except BaseException as e:  # SystemExit from a hostile __reduce__ too
+                if isinstance(e, KeyboardInterrupt):
+                    raise
                 self._requeue(self._ledger.unloadable_results(job, e, w.pid))
             else:
                 if kind == _loop.DONE:
@@ -686,6 +716,10 @@ class ProcessEngine:
                     w.process.kill()
 
     def _cancel_queued(self) -> None:
+        # As the stdlib does, what fits in the workers' queues goes first; only
+        # the rest is cancelled.
+        self._fill_slots()
+        self._dispatch()
         for job in self._queue:
             state = job.state
             if not state.started and state.future.cancel():

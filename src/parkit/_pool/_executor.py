@@ -96,6 +96,9 @@ class ProcessPoolExecutor(Executor):
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
         _live.add(self)
+        # Dropped without shutdown(): finish the work and let the workers go, as
+        # the stdlib executor does when it is garbage-collected.
+        weakref.finalize(self, self._engine.shutdown, wait=False)
 
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Schedule ``fn(*args, **kwargs)``; its future.
@@ -143,17 +146,22 @@ class ProcessPoolExecutor(Executor):
 
     @staticmethod
     def _results(futures: list[Future[BatchResult]], end: float | None) -> Iterator[Any]:
-        futures.reverse()  # pop from the end, so each result is released as it goes
+        # Nothing here keeps a yielded result alive once the consumer drops it
+        # (as the stdlib): futures and values are popped, not iterated.
+        futures.reverse()
         try:
             while futures:
-                future = futures[-1]
-                outcome = future.result(None if end is None else end - time.monotonic())
+                outcome = futures[-1].result(None if end is None else end - time.monotonic())
                 futures.pop()
-                if outcome.errors:
-                    first = min(outcome.errors)
-                    yield from outcome.values[:first]
-                    raise outcome.errors[first]
-                yield from outcome.values
+                values, errors = outcome.values, outcome.errors
+                del outcome
+                first = min(errors) if errors else len(values)
+                del values[first:]
+                values.reverse()
+                while values:
+                    yield values.pop()
+                if errors:
+                    raise errors[first]
         finally:
             for future in futures:
                 future.cancel()

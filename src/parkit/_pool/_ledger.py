@@ -117,7 +117,7 @@ class Ledger:
         self.failed += 1
         return []
 
-    def unloadable_results(self, job: Job, e: Exception, pid: int | None) -> list[Job]:
+    def unloadable_results(self, job: Job, e: BaseException, pid: int | None) -> list[Job]:
         """The job's results could not be unpickled in the parent."""
         if len(job) > 1:
             return [

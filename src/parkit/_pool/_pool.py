@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
@@ -14,6 +15,7 @@ from .._backends._serial import SerialBackend
 from .._backends._thread import ThreadBackend
 from .._core._context import ContextLike
 from .._core._cpus import usable_cpus
+from ..errors import SerializationError
 from ._engine import PoolStats, ProcessEngine
 from ._mapping import Errors, Progress, check_options, run_map
 
@@ -171,6 +173,10 @@ class Pool:
         self._chunksize = chunksize
         self._timeout = timeout
         self._closed = False
+        stop = getattr(self._backend, "shutdown", None)
+        if stop is not None and isinstance(backend, str):
+            # Dropped without shutdown(): its workers go once their work is done.
+            weakref.finalize(self, stop, wait=False)
 
     @property
     def workers(self) -> int:
@@ -449,7 +455,13 @@ def submit_call(
     target = functools.partial(fn, **kwargs) if kwargs else fn
     call = Call(new_call_id(), target, star=True, timeout=timeout, stop_on_error=True)
     future = _ItemFuture()
-    backend.submit_batch(Batch(call, 0, [args]), future)
+    try:
+        backend.submit_batch(Batch(call, 0, [args]), future)
+    except SerializationError as e:
+        # The function can't be pickled: the future fails, as with the stdlib
+        # executor (map, which has no future to carry it, raises at once).
+        if future.set_running_or_notify_cancel():
+            future.set_exception(e)
     return future
 
 
