@@ -1,0 +1,526 @@
+"""parkit against its peers, side by side: workloads A-G of the performance issue.
+
+    python benchmarks/run.py                 # everything, ~5 minutes on 2 cores
+    python benchmarks/run.py --only A,E      # some workloads
+    python benchmarks/run.py --smoke         # smallest sizes, one repetition (CI)
+
+Contenders run interleaved (A B C A B C ...) after one warm-up run each, so drift
+of the machine hits all of them alike; each figure is the median of the
+repetitions. The markdown table (versions, core count, date) goes to stdout and
+to ``--out``. Peers: ``multiprocessing.Pool`` and
+``concurrent.futures.ProcessPoolExecutor`` always; loky, joblib, mpire and pebble
+when installed (``pip install 'parkit[bench]'``). Worker functions live in
+``benchmarks/workloads.py`` so every library ships them by reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import workloads
+
+import parkit
+from parkit._core._cpus import usable_cpus
+
+# ---------------------------------------------------------------- contenders
+
+
+@dataclass
+class Contender:
+    """One library, driven through the same small interface."""
+
+    name: str
+    start: Callable[[int, str], Any]  # (workers, method) -> pool
+    map: Callable[[Any, Callable[..., Any], list[Any]], list[Any]]
+    stop: Callable[[Any], None]
+    imap: Callable[[Any, Callable[..., Any], Iterator[Any]], Iterator[Any]] | None = None
+    note: str = ""
+
+
+def _have(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _parkit() -> Contender:
+    return Contender(
+        "parkit",
+        lambda n, m: parkit.Pool(n, context=m),
+        lambda p, f, xs: p.map(f, xs),
+        lambda p: p.shutdown(),
+        imap=lambda p, f, it: p.imap(f, it),
+    )
+
+
+def _mp_pool() -> Contender:
+    return Contender(
+        "multiprocessing.Pool",
+        lambda n, m: multiprocessing.get_context(m).Pool(n),
+        lambda p, f, xs: p.map(f, xs),
+        lambda p: (p.close(), p.join()),
+        imap=lambda p, f, it: p.imap(f, it),
+    )
+
+
+def _ppe(chunksize: int = 1, label: str = "") -> Contender:
+    return Contender(
+        f"ProcessPoolExecutor{label}",
+        lambda n, m: ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(m)),
+        lambda p, f, xs: list(p.map(f, xs, chunksize=chunksize)),
+        lambda p: p.shutdown(),
+        imap=lambda p, f, it: p.map(f, it, chunksize=chunksize),
+    )
+
+
+def _loky(chunksize: int = 1, label: str = "") -> Contender:
+    import loky
+
+    return Contender(
+        f"loky{label}",
+        lambda n, m: loky.ProcessPoolExecutor(n, context=multiprocessing.get_context(m)),
+        lambda p, f, xs: list(p.map(f, xs, chunksize=chunksize)),
+        lambda p: p.shutdown(),
+        imap=lambda p, f, it: p.map(f, it, chunksize=chunksize),
+    )
+
+
+def _joblib() -> Contender:
+    import joblib
+
+    return Contender(
+        "joblib",
+        lambda n, m: joblib.Parallel(n_jobs=n),
+        lambda p, f, xs: p(joblib.delayed(f)(x) for x in xs),
+        lambda p: None,
+        imap=None,
+        note="loky backend, its own start method",
+    )
+
+
+def _mpire() -> Contender:
+    import mpire
+
+    def start(n: int, m: str, keep_alive: bool = True) -> Any:
+        # keep_alive keeps the workers warm between maps (as the other pools
+        # are), but its imap then never yields on an endless input; F uses a
+        # pool without it.
+        return mpire.WorkerPool(n, start_method=m, keep_alive=keep_alive)
+
+    return Contender(
+        "mpire",
+        start,
+        lambda p, f, xs: p.map(f, xs, progress_bar=False),
+        lambda p: p.terminate(),
+        imap=lambda p, f, it: p.imap(f, it, progress_bar=False),
+    )
+
+
+def _pebble() -> Contender:
+    import pebble
+
+    return Contender(
+        "pebble",
+        lambda n, m: pebble.ProcessPool(n, context=multiprocessing.get_context(m)),
+        lambda p, f, xs: list(p.map(f, xs).result()),
+        lambda p: (p.close(), p.join()),
+        imap=lambda p, f, it: p.map(f, it).result(),
+    )
+
+
+def contenders() -> list[Contender]:
+    out = [_parkit(), _mp_pool(), _ppe()]
+    for module, make in (
+        ("loky", _loky),
+        ("joblib", _joblib),
+        ("mpire", _mpire),
+        ("pebble", _pebble),
+    ):
+        if _have(module):
+            out.append(make())
+    return out
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("parkit", "loky", "joblib", "mpire", "pebble", "numpy", "cloudpickle"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[dist] = importlib.metadata.version(dist)
+    return out
+
+
+# ------------------------------------------------------------------ machinery
+
+
+@dataclass
+class Table:
+    title: str
+    unit: str
+    better: str  # "lower" or "higher"
+    rows: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", f"| contender | {self.unit} |", "|---|---|"]
+        for name, value in self.rows.items():
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            lines.append(f"| {name} | {shown} |")
+        lines += ["", *self.notes] if self.notes else []
+        return "\n".join(lines)
+
+
+def interleaved(
+    runs: dict[str, Callable[[], float]], repeat: int, warmup: bool = True
+) -> dict[str, float]:
+    """Each callable returns one measurement; medians over ``repeat`` rounds."""
+    if warmup:
+        for fn in runs.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            samples[name].append(fn())
+    return {name: statistics.median(xs) for name, xs in samples.items()}
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def pools(cs: list[Contender], workers: int, method: str) -> Iterator[dict[str, Any]]:
+    started: dict[str, Any] = {}
+    try:
+        for c in cs:
+            started[c.name] = c.start(workers, method)
+        yield started
+    finally:
+        for c in cs:
+            if c.name in started:
+                c.stop(started[c.name])
+
+
+# ------------------------------------------------------------------ workloads
+
+
+def workload_a(cs: list[Contender], args: argparse.Namespace) -> Table:
+    n = 2_000 if args.smoke else 200_000
+    slow = n // 10  # default chunksize 1 executors: ~60 us/item; fewer items, same figure
+    extra = [_ppe(max(1, n // (4 * args.workers)), " (chunksize=n/4w)")]
+    if _have("loky"):
+        extra.append(_loky(max(1, n // (4 * args.workers)), " (chunksize=n/4w)"))
+    everyone = cs + extra
+    table = Table(f"A. x*x over {n:,} ints, pool warm ({args.method})", "µs per item", "lower")
+    with pools(everyone, args.workers, args.method) as started:
+        runs: dict[str, Callable[[], float]] = {}
+        for c in everyone:
+            size = slow if c.name in ("ProcessPoolExecutor", "loky", "pebble") else n
+            items = list(range(size))
+            runs[c.name] = lambda c=c, items=items, size=size: (
+                timed(lambda: c.map(started[c.name], workloads.square, items)) / size * 1e6
+            )
+        table.rows = interleaved(runs, args.repeat)
+    table.notes.append(
+        f"ProcessPoolExecutor, loky and pebble at their default chunksize run {slow:,} items."
+    )
+    return table
+
+
+def calibrate_spin(target: float) -> int:
+    iterations = 100_000
+    while True:
+        t = timed(lambda n=iterations: workloads.spin(n))
+        if t > 0.02:
+            return int(iterations * target / t)
+        iterations *= 2
+
+
+def workload_b(cs: list[Contender], args: argparse.Namespace) -> Table:
+    tasks, target = (4, 0.01) if args.smoke else (32, 0.04)
+    iterations = calibrate_spin(target)
+    items = [iterations] * tasks
+    serial = statistics.median(
+        timed(lambda: [workloads.spin(i) for i in items]) for _ in range(1 if args.smoke else 3)
+    )
+    table = Table(
+        f"B. {tasks} tasks of ~{target * 1000:.0f} ms pure-Python CPU",
+        "parallel efficiency %",
+        "higher",
+    )
+    with pools(cs, args.workers, args.method) as started:
+        runs = {
+            c.name: (
+                lambda c=c: (
+                    100
+                    * serial
+                    / (timed(lambda: c.map(started[c.name], workloads.spin, items)) * args.workers)
+                )
+            )
+            for c in cs
+        }
+        table.rows = interleaved(runs, args.repeat)
+    table.notes.append(
+        f"serial time {serial:.3f} s; efficiency = serial / (wall x {args.workers} workers)."
+    )
+    return table
+
+
+def workload_c(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
+    import numpy as np
+
+    count = 4 if args.smoke else 64
+    mib = count * workloads.ARRAY_BYTES / 2**20
+    arrays = [np.full(workloads.ARRAY_BYTES // 8, float(i)) for i in range(count)]
+    seeds = list(range(count))
+    tables = [
+        Table(f"C1. {count} NumPy arrays of 4 MiB as arguments (sum returned)", "MiB/s", "higher"),
+        Table(f"C2. {count} NumPy arrays of 4 MiB as results", "MiB/s", "higher"),
+    ]
+    with pools(cs, args.workers, args.method) as started:
+        tables[0].rows = interleaved(
+            {
+                c.name: (
+                    lambda c=c: (
+                        mib / timed(lambda: c.map(started[c.name], workloads.array_sum, arrays))
+                    )
+                )
+                for c in cs
+            },
+            args.repeat,
+        )
+        tables[1].rows = interleaved(
+            {
+                c.name: (
+                    lambda c=c: (
+                        mib / timed(lambda: c.map(started[c.name], workloads.make_array, seeds))
+                    )
+                )
+                for c in cs
+            },
+            args.repeat,
+        )
+    return tables
+
+
+def workload_d(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
+    tables = []
+    for method in args.methods:
+        table = Table(f"D. create a pool + one task + shut down ({method})", "ms", "lower")
+
+        def once(c: Contender, method: str = method) -> float:
+            def go() -> None:
+                pool = c.start(args.workers, method)
+                try:
+                    assert c.map(pool, workloads.square, [3]) == [9]
+                finally:
+                    c.stop(pool)
+
+            return timed(go) * 1000
+
+        table.rows = interleaved(
+            {c.name: (lambda c=c: once(c)) for c in cs if c.name != "joblib"}, args.repeat
+        )
+        tables.append(table)
+    return tables
+
+
+def workload_e(cs: list[Contender], args: argparse.Namespace) -> Table:
+    calls = 20 if args.smoke else 200
+    items = list(range(8))
+    table = Table(f"E. {calls} consecutive maps of 8 items", "ms per call", "lower")
+    with pools(cs, args.workers, args.method) as started:
+
+        def warm(c: Contender) -> float:
+            pool = started[c.name]
+            return (
+                timed(lambda: [c.map(pool, workloads.square, items) for _ in range(calls)])
+                / calls
+                * 1000
+            )
+
+        runs: dict[str, Callable[[], float]] = {
+            f"{c.name} (warm pool)": (lambda c=c: warm(c)) for c in cs
+        }
+        runs["parkit.map (one-shot calls)"] = lambda: (
+            timed(
+                lambda: [
+                    parkit.map(workloads.square, items, workers=args.workers, context=args.method)
+                    for _ in range(calls)
+                ]
+            )
+            / calls
+            * 1000
+        )
+        table.rows = interleaved(runs, args.repeat)
+    parkit.shutdown()
+    return table
+
+
+F_LIMIT_S = 10.0
+
+
+def f_child(name: str, workers: int, method: str, first: int) -> None:
+    """Run in a subprocess: imap over an endless input; print JSON figures."""
+    import resource
+
+    c = {x.name: x for x in contenders()}[name]
+    assert c.imap is not None
+    pool = c.start(workers, method, False) if name == "mpire" else c.start(workers, method)
+    counter = [0]
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    it = iter(c.imap(pool, workloads.square, workloads.counted(counter)))
+    for _ in range(first):
+        next(it)
+    elapsed = time.perf_counter() - t0
+    pulled_then = counter[0]
+    time.sleep(1.0)
+    pulled_later = counter[0]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "first": elapsed,
+                "then": pulled_then,
+                "later": pulled_later,
+                "rss_mib": (rss - rss0) / 1024,
+            }
+        ),
+        flush=True,
+    )
+    os._exit(0)  # don't wait for pools that are still chewing an endless input
+
+
+def workload_f(cs: list[Contender], args: argparse.Namespace) -> Table:
+    first = 100 if args.smoke else 1000
+    limit = 6.0 if args.smoke else F_LIMIT_S
+    table = Table(
+        f"F. imap over an endless generator: first {first} results",
+        "s to first results / items pulled then / 1 s later / peak RSS growth MiB",
+        "lower",
+    )
+    for c in cs:
+        if c.imap is None:
+            continue
+        # A session of its own: on timeout, the child and whatever workers the
+        # library left behind are killed together; the semaphores that a killed
+        # peer can no longer unlink are removed after it.
+        shm_before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--f-child",
+                c.name,
+                str(args.workers),
+                args.method,
+                str(first),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        err = ""
+        try:
+            out, err = child.communicate(timeout=limit)
+            r = json.loads(out.strip().splitlines()[-1])
+            table.rows[c.name] = (
+                f"{r['first']:.3f} / {r['then']:,} / {r['later']:,} / {r['rss_mib']:.0f}"
+            )
+        except subprocess.TimeoutExpired:
+            table.rows[c.name] = f"no first result within {limit:.0f} s"
+        except (IndexError, ValueError, KeyError):
+            table.rows[c.name] = f"failed: {err.strip().splitlines()[-1:]}"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            time.sleep(0.2)
+            if shm_before:
+                for name in set(os.listdir("/dev/shm")) - shm_before:
+                    if name.startswith(("sem.mp-", "sem.loky-")):
+                        with contextlib.suppress(OSError):
+                            os.unlink(os.path.join("/dev/shm", name))
+    return table
+
+
+WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | list[Table]]] = {
+    "A": workload_a,
+    "B": workload_b,
+    "C": workload_c,
+    "D": workload_d,
+    "E": workload_e,
+    "F": workload_f,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. A,C,E")
+    parser.add_argument("--workers", type=int, default=usable_cpus())
+    parser.add_argument("--method", default="forkserver", help="start method for A-C, E, F")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="smallest sizes, one repetition")
+    parser.add_argument("--out", default=None, help="also write the markdown here")
+    parser.add_argument("--f-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.f_child:
+        name, workers, method, first = args.f_child
+        f_child(name, int(workers), method, int(first))
+        return 0
+    if args.smoke:
+        args.repeat = 1
+    args.methods = [
+        m for m in ("forkserver", "spawn", "fork") if m in multiprocessing.get_all_start_methods()
+    ]
+    cs = contenders()
+    started = time.monotonic()
+    header = [
+        f"## Benchmarks, {datetime.date.today().isoformat()}",
+        "",
+        f"{os.cpu_count()} CPUs on the machine, {usable_cpus()} usable, {args.workers} workers; "
+        f"{platform.platform()}; median of {args.repeat} interleaved runs after a warm-up.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+        "",
+    ]
+    print("\n".join(header), flush=True)
+    parts = list(header)
+    for key in args.only.split(","):
+        result = WORKLOADS[key.strip().upper()](cs, args)
+        for table in result if isinstance(result, list) else [result]:
+            print(table.markdown() + "\n", flush=True)
+            parts.append(table.markdown() + "\n")
+    parts.append(f"(whole run: {time.monotonic() - started:.0f} s)")
+    print(parts[-1])
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(parts) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
