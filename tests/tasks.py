@@ -138,3 +138,36 @@ class Big:
 
 def make_big(_: object) -> Big:
     return Big()
+
+
+def array_sum(a: Any) -> float:
+    return float(a.sum())
+
+
+def make_array(args: tuple[int, int]) -> Any:
+    import numpy as np
+
+    n, value = args
+    return np.full(n, float(value))
+
+
+def scale_in_place(a: Any) -> Any:
+    a *= 2  # the worker's copy: the parent's array is untouched
+    return a
+
+
+def crash_after_result_written(a: Any) -> Any:
+    import numpy as np
+
+    from parkit._core import _oob
+
+    _oob.dumps(np.ones(len(a)), "reference", _owner_of_pool(), f"w{os.getpid()}")
+    os._exit(7)
+
+
+def _owner_of_pool() -> int:
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    assert parent is not None
+    return int(parent.pid)  # type: ignore[arg-type]

@@ -360,7 +360,9 @@ def test_calls_across_idle_exits_are_served(context: str) -> None:
     # each is served by exactly one thread, and nothing is left afterwards.
     with parkit.Pool(2, context=context, idle_timeout=0.05) as pool:
         for i in range(12):
-            assert pool.map(square, range(i, i + 3), chunksize=1) == [x * x for x in range(i, i + 3)]
+            assert pool.map(square, range(i, i + 3), chunksize=1) == [
+                x * x for x in range(i, i + 3)
+            ]
             time.sleep((i % 4) * 0.03)
         io_threads = [t for t in threading.enumerate() if t.name.startswith("parkit-pool")]
         assert len(io_threads) <= 1

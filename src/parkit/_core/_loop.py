@@ -47,7 +47,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import SerializationError
-from . import _remote, _wire, _worker
+from . import _oob, _remote, _wire, _worker
 
 __all__ = [
     "CANCEL_RING",
@@ -71,15 +71,18 @@ __all__ = [
 ]
 
 # Task header: seq, call id, index of the task's first item in the call's input,
-# flags, length of the function pickle (0: the worker has it cached).
-TASK_HEADER = struct.Struct("<qqqII")
+# flags, length of the function pickle (0: the worker has it cached), length of
+# the out-of-band descriptor (0: none; see _oob.py). Then the function pickle,
+# the descriptor and the items' pickle.
+TASK_HEADER = struct.Struct("<qqqIII")
 FLAG_STAR = 1  # call fn(*item)
 FLAG_STOP = 2  # stop the task at its first failing item (errors="raise")
 FLAG_TIMED = 4  # the call has a per-item timeout: record each item's start time
 EXIT_SEQ = -1
 
-# Result header: kind, seq, nanoseconds the worker spent on the task.
-RESULT_HEADER = struct.Struct("<iqq")
+# Result header: kind, seq, nanoseconds the worker spent on the task, length of
+# the out-of-band descriptor. Then the descriptor and the payload.
+RESULT_HEADER = struct.Struct("<iqqI")
 READY = 0  # payload: empty
 DONE = 1  # payload: pickle of the list of values (every item succeeded)
 MIXED = 2  # payload: pickle of (values, {pos: ExceptionRecord}, number of items run)
@@ -105,9 +108,15 @@ def in_pool_worker() -> bool:
 
 
 def _send(
-    conn: multiprocessing.connection.Connection, kind: int, seq: int, busy: int, payload: bytes
+    conn: multiprocessing.connection.Connection,
+    kind: int,
+    seq: int,
+    busy: int,
+    payload: bytes,
+    descriptor: bytes = b"",
 ) -> None:
-    conn.send_bytes(RESULT_HEADER.pack(kind, seq, busy) + payload)
+    header = RESULT_HEADER.pack(kind, seq, busy, len(descriptor))
+    conn.send_bytes(b"".join((header, descriptor, payload)))
 
 
 def _record(exc: BaseException) -> _remote.ExceptionRecord:
@@ -205,6 +214,7 @@ def worker_main(
     index: int,
     workers: int,
     init: _worker.Payload | None,
+    owner: int,
 ) -> None:
     """The pool worker: run tasks from ``tasks`` until EXIT or EOF.
 
@@ -215,6 +225,7 @@ def worker_main(
         index: this worker's slot number.
         workers: how many slots there are (where the cancel ring starts).
         init: the initializer and its arguments, run once before the first task.
+        owner: pid of the pool's process, which names shared-memory segments.
     """
     global _in_pool_worker
     _in_pool_worker = True
@@ -223,7 +234,10 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     me = multiprocessing.current_process()
     _worker._worker = _worker.WorkerInfo(me.name, os.getpid())
-    _worker.start_lifeline()
+    writer = f"w{os.getpid()}"
+    # If the parent dies, segments it or this worker wrote can't be unlinked
+    # by their receivers: remove them all (_oob.py).
+    _worker.start_lifeline(cleanup=lambda: _oob.discard_prefix(f"parkit-{owner}-"))
     mv = memoryview(shared).cast("B").cast("q")
     at = index * SLOT
     ring_at = workers * SLOT
@@ -243,7 +257,7 @@ def worker_main(
             frame = tasks.recv_bytes()
         except (EOFError, OSError):
             return  # the parent closed the pipe: it is shutting down or gone
-        seq, call_id, first, flags, fn_len = TASK_HEADER.unpack_from(frame)
+        seq, call_id, first, flags, fn_len, desc_len = TASK_HEADER.unpack_from(frame)
         if seq == EXIT_SEQ:
             return
         mv[at] = seq
@@ -258,8 +272,11 @@ def worker_main(
             if len(functions) > FN_CACHE:
                 functions.popitem(last=False)
         functions.move_to_end(call_id)
+        desc_at = header_size + fn_len
+        descriptor = view[desc_at : desc_at + desc_len]
         if _cancelled(mv, ring_at, call_id, first):
             mv[at + 1] = 0
+            _oob.discard(descriptor)
             _send(results, SKIPPED, seq, 0, b"")
             continue
         start = time.perf_counter_ns()
@@ -278,12 +295,12 @@ def worker_main(
             else:
                 functions[call_id] = fn
         try:
-            items = _wire.loads(view[header_size + fn_len :])
+            items = _oob.loads(view[desc_at + desc_len :], descriptor)
         except BaseException as e:
             payload = pickle.dumps(_record(e), protocol=_wire.PROTOCOL)
             _send(results, LOAD_FAILED, seq, time.perf_counter_ns() - start, payload)
             continue
-        del view, frame
+        del view, frame, descriptor
         if isinstance(fn, _FnFailed):
             errors = dict.fromkeys(range(1 if flags & FLAG_STOP else len(items)), fn.record)
             values: list[Any] = [None] * len(errors)
@@ -292,27 +309,29 @@ def worker_main(
             mv[at + 1] = 0
             values, errors, ran = _run_items(fn, items, flags, mv, at)
         del items
-        payload = b""
+        payload, out_of_band = b"", b""
         if not errors:
             try:
-                payload = _wire.dumps(values, main="reference")
+                payload, out_of_band = _oob.dumps(values, "reference", owner, writer)
             except BaseException:
                 _dump_values(values, errors)
         if errors:
-            payload = _dump_mixed(values, errors, ran)
-            _send(results, MIXED, seq, time.perf_counter_ns() - start, payload)
+            payload, out_of_band = _dump_mixed(values, errors, ran, owner, writer)
+            _send(results, MIXED, seq, time.perf_counter_ns() - start, payload, out_of_band)
         else:
-            _send(results, DONE, seq, time.perf_counter_ns() - start, payload)
+            _send(results, DONE, seq, time.perf_counter_ns() - start, payload, out_of_band)
         del values, errors, payload
 
 
-def _dump_mixed(values: list[Any], errors: dict[int, _remote.ExceptionRecord], ran: int) -> bytes:
+def _dump_mixed(
+    values: list[Any], errors: dict[int, _remote.ExceptionRecord], ran: int, owner: int, writer: str
+) -> tuple[bytes, bytes]:
     try:
-        return _wire.dumps((values, errors, ran), main="reference")
+        return _oob.dumps((values, errors, ran), "reference", owner, writer)
     except BaseException:
         # A value failed to pickle alongside the errors: find it.
         _dump_values(values, errors)
-        return _wire.dumps((values, errors, ran), main="reference")
+        return _oob.dumps((values, errors, ran), "reference", owner, writer)
 
 
 class _FnBytes:

@@ -147,8 +147,13 @@ class _ByValuePickler(cloudpickle.Pickler):  # type: ignore[misc]
         {types.CodeType: _code_reduce}, _MP_REDUCERS, cloudpickle.Pickler.dispatch_table
     )
 
-    def __init__(self, file: io.BytesIO, main_policy: MainPolicy) -> None:
-        super().__init__(file, protocol=PROTOCOL)
+    def __init__(
+        self,
+        file: io.BytesIO,
+        main_policy: MainPolicy,
+        buffer_callback: Callable[[pickle.PickleBuffer], bool] | None = None,
+    ) -> None:
+        super().__init__(file, protocol=PROTOCOL, buffer_callback=buffer_callback)
         self._main_policy = main_policy
 
     def reducer_override(self, obj: Any) -> Any:
@@ -162,12 +167,22 @@ class _ByValuePickler(cloudpickle.Pickler):  # type: ignore[misc]
         return super().reducer_override(obj)
 
 
-def dumps(obj: Any, main: MainPolicy = "auto") -> bytes:
+def dumps(
+    obj: Any,
+    main: MainPolicy = "auto",
+    buffer_callback: Callable[[pickle.PickleBuffer], bool] | None = None,
+    on_retry: Callable[[], None] | None = None,
+) -> bytes:
     """Pickle ``obj`` for another process.
 
     Args:
         obj: anything picklable by ``pickle`` or ``cloudpickle``.
         main: how objects of ``__main__`` travel (see :data:`MainPolicy`).
+        buffer_callback: pickle protocol 5's: return False to take a buffer out
+            of band (see :mod:`parkit._core._oob`).
+        on_retry: called before pickling starts again by value, after the fast
+            pickler gave up part-way (``buffer_callback`` is then called again
+            for every buffer, from the first).
 
     Returns:
         The pickle, protocol 5.
@@ -178,7 +193,7 @@ def dumps(obj: Any, main: MainPolicy = "auto") -> bytes:
             wrap it in :class:`parkit.SerializationError`, which knows the direction.
     """
     buf = io.BytesIO()
-    pickler = _FastPickler(buf, PROTOCOL)
+    pickler = _FastPickler(buf, PROTOCOL, buffer_callback=buffer_callback)
     pickler.main_policy = main
     try:
         pickler.dump(obj)
@@ -190,8 +205,10 @@ def dumps(obj: Any, main: MainPolicy = "auto") -> bytes:
         # value. A genuinely unpicklable object fails again below with the
         # cloudpickle error, which names it.
         pass
+    if on_retry is not None:
+        on_retry()
     buf = io.BytesIO()
-    _ByValuePickler(buf, main).dump(obj)
+    _ByValuePickler(buf, main, buffer_callback).dump(obj)
     return buf.getvalue()
 
 

@@ -22,12 +22,14 @@ so a child that dies before sending gives EOF, never a silent wait (FAULTS F26).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -130,12 +132,16 @@ def _payload_from_bytes(data: bytes) -> Payload:
     return payload
 
 
-def start_lifeline() -> None:
+def start_lifeline(cleanup: Callable[[], object] | None = None) -> None:
     """Exit this child promptly if its parent dies (no orphans: FAULTS F31).
 
     ``multiprocessing`` gives every child a sentinel that becomes ready when the
     parent's end of a pipe closes, which the kernel does when the parent dies,
     however it dies (SIGKILL included). A daemon thread waits on it.
+
+    Args:
+        cleanup: run first (removing what only the parent would have removed);
+            its errors are ignored.
     """
     parent = multiprocessing.parent_process()
     sentinel = getattr(parent, "sentinel", None)
@@ -144,6 +150,9 @@ def start_lifeline() -> None:
 
     def watch() -> None:
         multiprocessing.connection.wait([sentinel])
+        if cleanup is not None:
+            with contextlib.suppress(Exception):
+                cleanup()
         # The parent is gone: nobody can receive a result. os._exit skips
         # cleanup that could block (joining threads, flushing a full pipe).
         os._exit(1)

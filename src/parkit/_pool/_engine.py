@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._backends._protocol import Batch, BatchResult, Call
-from .._core import _context, _loop, _remote, _wire, _worker
+from .._core import _context, _loop, _oob, _remote, _wire, _worker
 from ..errors import PoolBroken, SerializationError, describe_exitcode
 from ._channel import Channel
 from ._jobs import BatchState, Job, PoolStats
@@ -128,6 +128,7 @@ class ProcessEngine:
         # Workers forked before a function was defined in __main__ can't find
         # it by name: send __main__'s objects by value under fork.
         self._main: _wire.MainPolicy = "value" if self.start_method == "fork" else "auto"
+        self._owner = os.getpid()  # names this pool's shared-memory segments
         # Pickled by multiprocessing while it starts each worker, so that its
         # own Queue, Lock or Value may be initargs (as with the stdlib); a
         # failure there breaks the pool with the SerializationError chained.
@@ -388,7 +389,7 @@ class ProcessEngine:
         result_r, result_w = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(  # type: ignore[attr-defined]
             target=_loop.worker_main,
-            args=(task_r, result_w, self._shared, slot, self._workers, self._init),
+            args=(task_r, result_w, self._shared, slot, self._workers, self._init, self._owner),
             name=f"parkit-{self._name}-w{slot}",
             daemon=False,
         )
@@ -425,7 +426,7 @@ class ProcessEngine:
         if not w.retiring:
             w.retiring = True
             with contextlib.suppress(OSError):
-                self._send(w, _loop.TASK_HEADER.pack(_loop.EXIT_SEQ, 0, 0, 0, 0))
+                self._send(w, _loop.TASK_HEADER.pack(_loop.EXIT_SEQ, 0, 0, 0, 0, 0))
 
     def _stop_workers(self) -> None:
         """Let every worker exit, wait a little, kill the rest; close all."""
@@ -462,6 +463,9 @@ class ProcessEngine:
             w.process.close()
         if self._slots[w.slot] is w:
             self._slots[w.slot] = None
+        # What the worker wrote and nobody will read (it died mid-send, or its
+        # results were dropped): _oob.py names segments after their writer.
+        _oob.discard_prefix(_oob.prefix(self._owner, f"w{w.pid}"))
 
     # dispatch ---------------------------------------------------------------
 
@@ -515,13 +519,13 @@ class ProcessEngine:
         state = job.state
         call = state.batch.call
         try:
-            items = _wire.dumps(job.items(), main=self._main)
+            items, job.segment = _oob.dumps(job.items(), self._main, self._owner, "p")
         except Exception:
             job = self._ledger.unpicklable_arguments(job, self._main)
             if not len(job):
                 state.finish_if_done()
                 return None
-            items = _wire.dumps(job.items(), main=self._main)
+            items, job.segment = _oob.dumps(job.items(), self._main, self._owner, "p")
         job.seq = next(self._seq)
         fn = b""
         if call.id not in w.calls:
@@ -535,8 +539,10 @@ class ProcessEngine:
             | (_loop.FLAG_STOP if call.stop_on_error else 0)
             | (_loop.FLAG_TIMED if call.timeout else 0)
         )
-        header = _loop.TASK_HEADER.pack(job.seq, call.id, job.index(0), flags, len(fn))
-        return job, b"".join((header, fn, items))
+        header = _loop.TASK_HEADER.pack(
+            job.seq, call.id, job.index(0), flags, len(fn), len(job.segment)
+        )
+        return job, b"".join((header, fn, job.segment, items))
 
     def _send(self, w: _Worker, frame: bytes) -> None:
         assert self._sel is not None
@@ -571,8 +577,10 @@ class ProcessEngine:
                 self._sel.unregister(w.channel.result_fd)
 
     def _on_frame(self, w: _Worker, frame: bytes) -> None:
-        kind, seq, busy_ns = _loop.RESULT_HEADER.unpack_from(frame)
-        payload = memoryview(frame)[_loop.RESULT_HEADER.size :]
+        kind, seq, busy_ns, desc_len = _loop.RESULT_HEADER.unpack_from(frame)
+        view = memoryview(frame)
+        at = _loop.RESULT_HEADER.size
+        descriptor, payload = view[at : at + desc_len], view[at + desc_len :]
         if kind == _loop.READY:
             w.ready = True
             self._start_failures = 0
@@ -588,16 +596,25 @@ class ProcessEngine:
             self._do_break(err)
             return
         job = w.inflight.popleft()
+        _oob.discard(job.segment)  # normally unlinked by the worker already
         assert job.seq == seq, (job.seq, seq)
         try:
-            self._settle(w, job, kind, busy_ns, payload)
+            self._settle(w, job, kind, busy_ns, payload, descriptor)
         except BaseException:
             # A bug here breaks the pool (_main_loop): keep the job where
             # _do_break will find it, so its future fails instead of hanging.
             w.inflight.appendleft(job)
             raise
 
-    def _settle(self, w: _Worker, job: Job, kind: int, busy_ns: int, payload: memoryview) -> None:
+    def _settle(
+        self,
+        w: _Worker,
+        job: Job,
+        kind: int,
+        busy_ns: int,
+        payload: memoryview,
+        descriptor: memoryview,
+    ) -> None:
         state = job.state
         busy = busy_ns / 1e9
         state.busy += busy
@@ -608,7 +625,7 @@ class ProcessEngine:
             self._requeue(self._ledger.unloadable_arguments(job, _wire.loads(payload), w.who))
         else:
             try:
-                outcome = _wire.loads(payload)
+                outcome = _oob.loads(payload, descriptor)
             except BaseException as e:  # SystemExit from a hostile __reduce__ too
                 if isinstance(e, KeyboardInterrupt):
                     raise
@@ -630,7 +647,11 @@ class ProcessEngine:
         exitcode = w.process.exitcode
         jobs = list(w.inflight)
         w.inflight.clear()
+        for job in jobs:
+            _oob.discard(job.segment)  # never mapped by the dead worker
         self._forget_worker(w)
+        if self._broken is not None:
+            return  # its jobs were failed with the pool; nothing is restarted
         if w.retiring and not jobs:
             if self._max_tasks is not None and not self._closing:
                 self._restarts += 1
@@ -738,6 +759,7 @@ class ProcessEngine:
                 continue
             for job in w.inflight:
                 states[id(job.state)] = job.state
+                _oob.discard(job.segment)
             if kill:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     w.process.kill()

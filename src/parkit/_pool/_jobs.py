@@ -110,6 +110,7 @@ class Job:
     state: BatchState
     positions: list[int] | None  # None: the whole batch
     seq: int = 0
+    segment: bytes = b""  # descriptor of its out-of-band buffers (_core/_oob.py)
 
     def __len__(self) -> int:
         return len(self.state.batch.items) if self.positions is None else len(self.positions)
