@@ -22,6 +22,7 @@ import importlib.metadata
 import json
 import multiprocessing
 import os
+import pickle
 import platform
 import signal
 import statistics
@@ -241,6 +242,21 @@ def workload_a(cs: list[Contender], args: argparse.Namespace) -> Table:
             runs[c.name] = lambda c=c, items=items, size=size: (
                 timed(lambda: c.map(started[c.name], workloads.square, items)) / size * 1e6
             )
+        items = list(range(n))
+        squares = [x * x for x in items]
+        chunk = max(1, n // (4 * args.workers))
+
+        def floor() -> float:
+            # The parent's share alone: pickle the arguments, unpickle the results,
+            # in the chunks multiprocessing.Pool uses. No pool can do less here.
+            def go() -> None:
+                for i in range(0, n, chunk):
+                    pickle.loads(pickle.dumps(items[i : i + chunk]))
+                    pickle.loads(pickle.dumps(squares[i : i + chunk]))
+
+            return timed(go) / n * 1e6
+
+        runs["floor: the parent's pickling alone"] = floor
         table.rows = interleaved(runs, args.repeat)
     table.notes.append(
         f"ProcessPoolExecutor, loky and pebble at their default chunksize run {slow:,} items."
@@ -388,6 +404,9 @@ def f_child(name: str, workers: int, method: str, first: int) -> None:
     c = {x.name: x for x in contenders()}[name]
     assert c.imap is not None
     pool = c.start(workers, method, False) if name == "mpire" else c.start(workers, method)
+    # Every pool has its workers running before the clock starts (some start
+    # them in the constructor, parkit on first use).
+    assert c.map(pool, workloads.square, [2]) == [4]
     counter = [0]
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()

@@ -44,7 +44,7 @@ import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import SerializationError
 from . import _oob, _remote, _wire, _worker
@@ -65,6 +65,7 @@ __all__ = [
     "RESULT_HEADER",
     "SKIPPED",
     "SLOT",
+    "SLOT_FORMAT",
     "TASK_HEADER",
     "in_pool_worker",
     "worker_main",
@@ -91,6 +92,9 @@ INIT_FAILED = 4  # payload: pickle of the ExceptionRecord of the initializer's e
 SKIPPED = 5  # payload: empty; the task's call was cancelled before it started
 
 SLOT = 4  # int64 fields per worker: seq, pos, started_ns, pid
+# The same 8 bytes viewed as a C long where that is 8 bytes: memoryview's store
+# is ~10 ns faster for the native long than for "q", and it runs once per item.
+SLOT_FORMAT: Literal["l", "q"] = "l" if struct.calcsize("l") == 8 else "q"
 LOADING = -1  # slot pos while the task's function and items are being unpickled
 CANCEL_RING = 16  # (call id, after index) pairs, after the workers' slots
 
@@ -238,7 +242,7 @@ def worker_main(
     # If the parent dies, segments it or this worker wrote can't be unlinked
     # by their receivers: remove them all (_oob.py).
     _worker.start_lifeline(cleanup=lambda: _oob.discard_prefix(f"parkit-{owner}-"))
-    mv = memoryview(shared).cast("B").cast("q")
+    mv = memoryview(shared).cast("B").cast(SLOT_FORMAT)
     at = index * SLOT
     ring_at = workers * SLOT
     mv[at + 3] = os.getpid()

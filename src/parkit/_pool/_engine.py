@@ -136,7 +136,7 @@ class ProcessEngine:
         self._max_tasks = max_tasks_per_worker
         self._idle_timeout = idle_timeout
         self._shared = self._ctx.RawArray("q", workers * _loop.SLOT + 2 * _loop.CANCEL_RING)
-        self._mv = memoryview(self._shared).cast("B").cast("q")
+        self._mv = memoryview(self._shared).cast("B").cast(_loop.SLOT_FORMAT)
         for k in range(0, 2 * _loop.CANCEL_RING, 2):
             self._mv[workers * _loop.SLOT + k] = 0
         self._ring_next = 0

@@ -43,8 +43,10 @@ Progress: TypeAlias = "bool | Callable[[int, int | None], object]"
 #: per-batch cost (a pipe round trip, ~0.1 ms) is noise, short enough that
 #: the last batches don't leave workers idle.
 _TARGET_BATCH_SECONDS = 0.01
-#: A batch is at most this many times the previous size.
-_GROWTH = 4
+#: A batch is at most this many times the previous size: few round trips to reach
+#: the target size (each step waits for one), yet one fast item does not make the
+#: next batch huge.
+_GROWTH = 16
 #: Without a length to divide, batches are at most this large.
 _UNSIZED_CAP = 4096
 
