@@ -486,6 +486,38 @@ def workload_f(cs: list[Contender], args: argparse.Namespace) -> Table:
     return table
 
 
+def workload_g(cs: list[Contender], args: argparse.Namespace) -> Table:
+    import numpy as np
+
+    mib = 8 if args.smoke else 256
+    array = np.ones(mib * 2**20 // 8)
+    shared = parkit.SharedArray.copy_of(array)
+    table = Table(f"G. handing a {mib} MiB array to a worker", "ms per task", "lower")
+    ctx = multiprocessing.get_context(args.method)
+    with parkit.Pool(1, context=args.method) as pool, ctx.Pool(1) as mp_pool:
+        pool.submit(workloads.square, 1).result()
+        mp_pool.apply(workloads.square, (1,))
+        runs = {
+            "parkit.SharedArray (a handle)": lambda: (
+                timed(lambda: pool.submit(workloads.shape_of, shared).result()) * 1000
+            ),
+            "parkit, the ndarray pickled (out-of-band buffers)": lambda: (
+                timed(lambda: pool.submit(workloads.shape_of, array).result()) * 1000
+            ),
+            "multiprocessing.Pool, the ndarray pickled": lambda: (
+                timed(lambda: mp_pool.apply(workloads.shape_of, (array,))) * 1000
+            ),
+        }
+        table.rows = interleaved(runs, args.repeat)
+    shared.close()
+    ratio = (
+        table.rows["parkit, the ndarray pickled (out-of-band buffers)"]
+        / table.rows["parkit.SharedArray (a handle)"]
+    )
+    table.notes.append(f"SharedArray is {ratio:.0f}x faster than pickling the same array.")
+    return table
+
+
 WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | list[Table]]] = {
     "A": workload_a,
     "B": workload_b,
@@ -493,6 +525,7 @@ WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | lis
     "D": workload_d,
     "E": workload_e,
     "F": workload_f,
+    "G": workload_g,
 }
 
 

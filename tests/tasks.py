@@ -171,3 +171,12 @@ def _owner_of_pool() -> int:
     parent = multiprocessing.parent_process()
     assert parent is not None
     return int(parent.pid)  # type: ignore[arg-type]
+
+
+def fill_shared(args: tuple[Any, int]) -> None:
+    sa, i = args
+    sa[i] = float(i)
+
+
+def sum_shared(sa: Any) -> float:
+    return float(sa.array.sum())

@@ -14,6 +14,7 @@ from ._pool._executor import ProcessPoolExecutor as ProcessPoolExecutor
 from ._pool._pool import Pool as Pool
 from ._process import Process as Process
 from ._process import run as run
+from ._shared import SharedArray as SharedArray
 from .errors import LockTimeout as LockTimeout
 from .errors import ParkitError as ParkitError
 from .errors import PoolBroken as PoolBroken
@@ -36,6 +37,7 @@ __all__ = [
     "QueueClosed",
     "RemoteError",
     "SerializationError",
+    "SharedArray",
     "TaskTimeout",
     "WorkerCrashed",
     "default_context",

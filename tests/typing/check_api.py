@@ -84,3 +84,11 @@ def check_executor() -> None:
         assert_type(ex.submit(number, 1), Future[float])
         assert_type(ex.map(number, [1, 2], timeout=1.0), Iterator[float])
         assert_type(ex.map(pair, [1], ["a"]), Iterator[bytes])
+
+
+def check_shared_array() -> None:
+    with parkit.SharedArray.zeros((2, 3), dtype="f8") as sa:
+        assert_type(sa, parkit.SharedArray)
+        assert_type(sa.shape, tuple[int, ...])
+        assert_type(sa.nbytes, int)
+    assert_type(parkit.SharedArray.copy_of([1, 2]), parkit.SharedArray)

@@ -1,0 +1,205 @@
+"""``parkit.SharedArray``: a NumPy array in shared memory, sent as a small handle.
+
+The array's bytes live in a file in ``/dev/shm`` that every process maps
+(``MAP_SHARED``): a write in one process is seen by all. Pickling sends only the
+handle (name, shape, dtype), so handing a 256 MiB array to a pool task costs the
+same as handing it 8 bytes; the worker maps the same pages.
+
+The creating process owns the segment and unlinks it on :meth:`close`, at the
+end of its ``with`` block, when the object is garbage-collected, or at
+interpreter exit — also when workers crash, since they never own it. If the
+owner is SIGKILLed, pool workers remove its segments as they exit (their
+lifeline removes every ``parkit-<owner pid>-*`` segment; see ``_core/_oob.py``).
+The file is readable by its owner only (SPEC §7). No ``resource_tracker`` is
+involved, so attaching in workers produces none of its warnings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import secrets
+import weakref
+from typing import Any
+
+__all__ = ["SharedArray"]
+
+_DIR = "/dev/shm"
+
+
+def _numpy() -> Any:
+    try:
+        import numpy  # noqa: PLC0415 - optional dependency
+    except ImportError as e:
+        raise ImportError("parkit.SharedArray needs NumPy: pip install 'parkit[numpy]'") from e
+    return numpy
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+class SharedArray:
+    """A NumPy array whose memory is shared between processes.
+
+    Create it with :meth:`zeros` or :meth:`copy_of`; use it where an array is
+    expected (``np.asarray(sa)``, ``sa[i]``, ``sa.array``); pass it to
+    ``parkit.map``, ``Pool.submit`` or ``parkit.Process`` as an argument.
+
+    Raises:
+        ImportError: NumPy is not installed (``pip install 'parkit[numpy]'``).
+    """
+
+    def __init__(self, *_: object) -> None:
+        raise TypeError("use SharedArray.zeros(shape, dtype) or SharedArray.copy_of(array)")
+
+    @classmethod
+    def _create(cls, shape: tuple[int, ...], dtype: Any) -> SharedArray:
+        np = _numpy()
+        dt = np.dtype(dtype)
+        if dt.hasobject:
+            raise TypeError(f"a SharedArray can't hold Python objects (dtype {dt})")
+        shape = tuple(int(n) for n in shape)
+        if any(n < 0 for n in shape):
+            raise ValueError(f"shape must not be negative, not {shape}")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        if not os.path.isdir(_DIR):
+            raise OSError(f"parkit.SharedArray needs {_DIR} (Linux)")
+        name = f"parkit-{os.getpid()}-sa-{secrets.token_hex(8)}"
+        path = os.path.join(_DIR, name)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(fd, max(nbytes, 1))
+            region = mmap.mmap(fd, max(nbytes, 1), flags=mmap.MAP_SHARED)
+        except BaseException:
+            os.close(fd)
+            _unlink(path)
+            raise
+        os.close(fd)
+        self = object.__new__(cls)
+        self._init(name, shape, dt, region, owner=True)
+        return self
+
+    def _init(
+        self, name: str, shape: tuple[int, ...], dtype: Any, region: mmap.mmap, owner: bool
+    ) -> None:
+        np = _numpy()
+        self._name = name
+        self._region: mmap.mmap | None = region
+        self._owner = owner
+        self._array = np.ndarray(shape, dtype=dtype, buffer=region)
+        path = os.path.join(_DIR, name)
+        # The owner's segment goes when the owner is done with it, however that
+        # happens (close, with, garbage collection, interpreter exit).
+        self._finalizer = weakref.finalize(self, _unlink, path) if owner else None
+
+    @classmethod
+    def zeros(cls, shape: int | tuple[int, ...], dtype: Any = float) -> SharedArray:
+        """A new shared array of zeros.
+
+        Raises:
+            ValueError: a negative dimension.
+            TypeError: an object dtype (Python objects can't be shared).
+        """
+        return cls._create((shape,) if isinstance(shape, int) else tuple(shape), dtype)
+
+    @classmethod
+    def copy_of(cls, array: Any) -> SharedArray:
+        """A new shared array holding a copy of ``array``."""
+        np = _numpy()
+        source = np.asarray(array)
+        shared = cls._create(source.shape, source.dtype)
+        shared._array[...] = source
+        return shared
+
+    @property
+    def array(self) -> Any:
+        """The NumPy view of the shared memory.
+
+        Raises:
+            ValueError: the array was closed.
+        """
+        if self._region is None:
+            raise ValueError("the SharedArray is closed")
+        return self._array
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._array.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return self._array.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._array.nbytes)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        array = self.array
+        if dtype is not None and dtype != array.dtype:
+            return array.astype(dtype)
+        return array.copy() if copy else array
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.array[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.array[key] = value
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._region is None else ("owner" if self._owner else "attached")
+        return f"<parkit.SharedArray {self._name} shape={self.shape} dtype={self.dtype} {state}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._region is None:
+            raise ValueError("a closed SharedArray can't be sent")
+        return (_attach, (self._name, self.shape, self.dtype.str))
+
+    def close(self) -> None:
+        """Release this process's mapping; the owner also removes the segment.
+
+        Views taken from :attr:`array` must be dropped first, or the mapping
+        stays until they are.
+        """
+        if self._finalizer is not None:
+            self._finalizer()  # unlink now (idempotent)
+        region, self._region = self._region, None
+        if region is not None:
+            self._array = None
+            with contextlib.suppress(BufferError):
+                region.close()  # still viewed: released with the last view
+
+    def __enter__(self) -> SharedArray:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _attach(name: str, shape: tuple[int, ...], dtype: str) -> SharedArray:
+    np = _numpy()
+    path = os.path.join(_DIR, name)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        raise ValueError(
+            f"SharedArray {name} no longer exists: its owner closed it or exited"
+        ) from None
+    try:
+        size = max(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize, 1)
+        region = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+    finally:
+        os.close(fd)
+    self = object.__new__(SharedArray)
+    self._init(name, shape, np.dtype(dtype), region, owner=False)
+    return self
