@@ -23,6 +23,8 @@ import secrets
 import weakref
 from typing import Any
 
+from ._core import _oob
+
 __all__ = ["SharedArray"]
 
 _DIR = "/dev/shm"
@@ -67,7 +69,9 @@ class SharedArray:
         nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
         if not os.path.isdir(_DIR):
             raise OSError(f"parkit.SharedArray needs {_DIR} (Linux)")
-        name = f"parkit-{os.getpid()}-sa-{secrets.token_hex(8)}"
+        # The naming rule of _oob.py: a SIGKILLed owner's pool workers remove
+        # every parkit-<owner pid>-* segment, this one included.
+        name = f"{_oob.prefix(os.getpid(), 'sa')}{secrets.token_hex(8)}"
         path = os.path.join(_DIR, name)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
         try:
