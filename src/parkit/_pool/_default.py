@@ -19,7 +19,7 @@ from .._backends._protocol import Backend
 from .._backends._serial import SerialBackend
 from .._core import _context, _loop
 from .._core._cpus import usable_cpus
-from ._mapping import Errors, Progress, check_options, run_map
+from ._mapping import Errors, Progress, check_options, map_list, run_map
 from ._pool import BackendLike, _flatten, make_backend
 
 __all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown", "starmap"]
@@ -150,8 +150,7 @@ def map(
             input iterable raised, after the items before it ran.
         PoolBroken: the pool cannot run anything.
     """
-    out: list[Any] = []
-    for segment in run_map(
+    return map_list(
         _backend_for(backend, context, workers),
         fn,
         iterable,
@@ -159,11 +158,8 @@ def map(
         chunksize=chunksize,
         timeout=timeout,
         errors=errors,
-        ordered=True,
         progress=progress,
-    ):
-        out.extend(segment)
-    return out
+    )
 
 
 @overload
@@ -218,8 +214,7 @@ def starmap(
     progress: Progress = False,
 ) -> list[R] | list[R | BaseException]:
     """``[fn(*args) for args in iterable]``, in parallel; see :func:`map`."""
-    out: list[Any] = []
-    for segment in run_map(
+    return map_list(
         _backend_for(backend, context, workers),
         fn,
         iterable,
@@ -227,11 +222,8 @@ def starmap(
         chunksize=chunksize,
         timeout=timeout,
         errors=errors,
-        ordered=True,
         progress=progress,
-    ):
-        out.extend(segment)
-    return out
+    )
 
 
 @overload

@@ -20,7 +20,7 @@ The rules (also in docs/pool.md):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from .._core import _loop, _remote, _wire, _worker
 from ..errors import SerializationError, TaskTimeout, WorkerCrashed
@@ -105,16 +105,9 @@ class Ledger:
         if len(job) > 1:
             return _singles(job)
         cause = _remote.rebuild(record, note=f"[parkit] raised while unpickling in {who}")
-        index = job.index(0)
-        err = SerializationError(
-            f"could not unpickle item {index} in {who}: {type(cause).__name__}: {cause}",
-            direction="argument",
-            stage="unpickle",
-            item_index=index,
+        self._unserializable(
+            job, f"could not unpickle item {job.index(0)} in {who}", "argument", cause
         )
-        err.__cause__ = cause
-        job.state.fail(job.position_list()[0], err)
-        self.failed += 1
         return []
 
     def unloadable_results(self, job: Job, e: BaseException, pid: int | None) -> list[Job]:
@@ -125,17 +118,24 @@ class Ledger:
                 for p in job.position_list()
                 if self._again(job.state, p, pid, None)
             ]
+        what = f"could not unpickle the result of item {job.index(0)} in the parent"
+        self._unserializable(job, what, "result", e)
+        return []
+
+    def _unserializable(
+        self, job: Job, what: str, direction: Literal["argument", "result"], cause: BaseException
+    ) -> None:
+        """Fail the one item of ``job`` with a SerializationError (stage unpickle)."""
         index = job.index(0)
         err = SerializationError(
-            f"could not unpickle the result of item {index} in the parent: {type(e).__name__}: {e}",
-            direction="result",
+            f"{what}: {type(cause).__name__}: {cause}",
+            direction=direction,
             stage="unpickle",
             item_index=index,
         )
-        err.__cause__ = e
+        err.__cause__ = cause
         job.state.fail(job.position_list()[0], err)
         self.failed += 1
-        return []
 
     def _again(self, state: BatchState, pos: int, pid: int | None, exitcode: int | None) -> bool:
         """Count another attempt at a lost item; fail it if it was lost twice."""

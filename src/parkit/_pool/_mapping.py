@@ -34,7 +34,7 @@ from typing import Any, Literal, TypeAlias
 
 from .._backends._protocol import Backend, Batch, BatchResult, Call, new_call_id
 
-__all__ = ["Errors", "Progress", "check_options", "run_map"]
+__all__ = ["Errors", "Progress", "check_options", "map_list", "run_map"]
 
 Errors: TypeAlias = Literal["raise", "return"]
 Progress: TypeAlias = "bool | Callable[[int, int | None], object]"
@@ -166,6 +166,27 @@ def run_map(
         chunksize = 1  # the backend can time out only whole batches
     report, bar = _progress_callback(progress, total)
     return _run(backend, call, iterable, total, chunksize, errors, ordered, report, bar)
+
+
+def map_list(
+    backend: Backend,
+    fn: Callable[..., Any],
+    iterable: Iterable[Any],
+    *,
+    star: bool,
+    chunksize: int | None,
+    timeout: float | None,
+    errors: Errors,
+    progress: Progress = False,
+) -> list[Any]:
+    """:func:`run_map` in input order, gathered into one list (``map``, ``starmap``)."""
+    out: list[Any] = []
+    for segment in run_map(
+        backend, fn, iterable, star=star, chunksize=chunksize, timeout=timeout,
+        errors=errors, ordered=True, progress=progress,
+    ):  # fmt: skip
+        out.extend(segment)
+    return out
 
 
 def _run(

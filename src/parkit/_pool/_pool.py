@@ -17,7 +17,7 @@ from .._core._context import ContextLike
 from .._core._cpus import usable_cpus
 from ..errors import SerializationError
 from ._engine import PoolStats, ProcessEngine
-from ._mapping import Errors, Progress, check_options, run_map
+from ._mapping import Errors, Progress, check_options, map_list, run_map
 
 __all__ = ["BackendLike", "BackendName", "Pool", "make_backend"]
 
@@ -249,8 +249,7 @@ class Pool:
     ) -> list[R] | list[R | BaseException]:
         """``fn`` over ``iterable``: a list in input order (see :func:`parkit.map`)."""
         size, limit = self._options(chunksize, timeout)
-        out: list[Any] = []
-        for segment in run_map(
+        return map_list(
             self._backend,
             fn,
             iterable,
@@ -258,11 +257,8 @@ class Pool:
             chunksize=size,
             timeout=limit,
             errors=errors,
-            ordered=True,
             progress=progress,
-        ):
-            out.extend(segment)
-        return out
+        )
 
     @overload
     def starmap(
@@ -309,8 +305,7 @@ class Pool:
     ) -> list[R] | list[R | BaseException]:
         """``fn(*args)`` for each ``args`` of ``iterable``, as a list in input order."""
         size, limit = self._options(chunksize, timeout)
-        out: list[Any] = []
-        for segment in run_map(
+        return map_list(
             self._backend,
             fn,
             iterable,
@@ -318,11 +313,8 @@ class Pool:
             chunksize=size,
             timeout=limit,
             errors=errors,
-            ordered=True,
             progress=progress,
-        ):
-            out.extend(segment)
-        return out
+        )
 
     @overload
     def imap(
