@@ -254,3 +254,14 @@ def test_unpicklable_function_is_a_serialization_error_at_once(context: str) -> 
         assert info.value.item_index is None
         assert "function" in str(info.value)
         assert pool.map(pid_of, range(2)) == [pool.map(pid_of, [0])[0]] * 2
+
+
+def test_quick_items_after_an_idle_pause_never_time_out(context: str) -> None:
+    # The status slot keeps the last item's start time; a worker starting a new
+    # job must never show the parent a current position with that stale time.
+    with parkit.Pool(2, context=context, timeout=0.3) as pool:
+        for _ in range(4):
+            time.sleep(0.35)  # every slot's start time is now older than the timeout
+            out = pool.map(tag, range(400), chunksize=1, errors="return")
+            assert out == [i * 10 for i in range(400)]
+        assert pool.stats().timed_out == 0

@@ -264,8 +264,13 @@ def worker_main(
         seq, call_id, first, flags, fn_len, desc_len = TASK_HEADER.unpack_from(frame)
         if seq == EXIT_SEQ:
             return
-        mv[at] = seq
+        # Order matters to the parent's timeout check, which trusts a slot only
+        # when (seq, pos) name an item of the job it expects and reads the start
+        # time after pos: LOADING before the new seq (never the new seq with the
+        # old job's position), and the start time before pos leaves LOADING.
         mv[at + 1] = LOADING
+        mv[at] = seq
+        mv[at + 2] = time.monotonic_ns()
         view = memoryview(frame)
         # The function cache mirrors the parent's: update it before anything
         # can fail, exactly as the parent did when it sent this frame.
@@ -310,6 +315,7 @@ def worker_main(
             values: list[Any] = [None] * len(errors)
             ran = len(errors)
         else:
+            mv[at + 2] = time.monotonic_ns()
             mv[at + 1] = 0
             values, errors, ran = _run_items(fn, items, flags, mv, at)
         del items

@@ -383,8 +383,8 @@ class ProcessEngine:
         """Start the worker of ``slot``; False if that broke the pool."""
         assert self._sel is not None
         at = slot * _loop.SLOT
-        self._mv[at] = -2  # no task yet
         self._mv[at + 1] = _loop.LOADING
+        self._mv[at] = -2  # no task yet
         task_r, task_w = self._ctx.Pipe(duplex=False)
         result_r, result_w = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(  # type: ignore[attr-defined]
