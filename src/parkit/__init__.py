@@ -15,6 +15,15 @@ from ._pool._pool import Pool as Pool
 from ._process import Process as Process
 from ._process import run as run
 from ._shared import SharedArray as SharedArray
+from ._sync._cond import Barrier as Barrier
+from ._sync._cond import Condition as Condition
+from ._sync._cond import Event as Event
+from ._sync._locks import BoundedSemaphore as BoundedSemaphore
+from ._sync._locks import Lock as Lock
+from ._sync._locks import RLock as RLock
+from ._sync._locks import Semaphore as Semaphore
+from ._sync._queue import Queue as Queue
+from .errors import LockAbandoned as LockAbandoned
 from .errors import LockTimeout as LockTimeout
 from .errors import ParkitError as ParkitError
 from .errors import PoolBroken as PoolBroken
@@ -27,6 +36,12 @@ from .errors import WorkerCrashed as WorkerCrashed
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Barrier",
+    "BoundedSemaphore",
+    "Condition",
+    "Event",
+    "Lock",
+    "LockAbandoned",
     "LockTimeout",
     "ParkitError",
     "Pool",
@@ -34,8 +49,11 @@ __all__ = [
     "PoolStats",
     "Process",
     "ProcessPoolExecutor",
+    "Queue",
     "QueueClosed",
+    "RLock",
     "RemoteError",
+    "Semaphore",
     "SerializationError",
     "SharedArray",
     "TaskTimeout",

@@ -20,6 +20,7 @@ below describe what went wrong *around* user code::
           │     .process.BrokenProcessPool)  start, or it was terminated
           ├── LockTimeout            a lock was not acquired in time
           │    (also TimeoutError)
+          ├── LockAbandoned          a lock's holder died while holding it
           └── QueueClosed            get() on a closed, drained queue
                (also EOFError)
 
@@ -40,6 +41,7 @@ from concurrent.futures.process import BrokenProcessPool as _BrokenProcessPool
 from typing import Any, Literal
 
 __all__ = [
+    "LockAbandoned",
     "LockTimeout",
     "ParkitError",
     "PoolBroken",
@@ -263,15 +265,20 @@ class PoolBroken(ParkitError, _BrokenProcessPool):
 class LockTimeout(ParkitError, TimeoutError):
     """A lock (or other synchronization object) was not acquired in time.
 
+    The message says who holds it, whether that process is alive and for how
+    long it has held it.
+
     Attributes:
         timeout: the limit, in seconds.
         holder_pid: pid of the process holding it, when known.
         holder_alive: whether that process was still alive, when known.
+        held_for: seconds the holder had held it, when known.
     """
 
     timeout: float
     holder_pid: int | None
     holder_alive: bool | None
+    held_for: float | None
 
     def __init__(
         self,
@@ -279,10 +286,35 @@ class LockTimeout(ParkitError, TimeoutError):
         timeout: float,
         holder_pid: int | None = None,
         holder_alive: bool | None = None,
+        held_for: float | None = None,
     ) -> None:
         self.timeout = timeout
         self.holder_pid = holder_pid
         self.holder_alive = holder_alive
+        self.held_for = held_for
+        super().__init__(message)
+
+
+class LockAbandoned(ParkitError):
+    """A process died while holding a lock or semaphore.
+
+    Raised once, to the process that finds out (its ``acquire`` or ``with``).
+    The dead holder's hold has then been released, so later acquisitions work as
+    usual; but whatever the lock protected may have been left half-changed,
+    which is why this is an error and not a silent recovery. A lock created with
+    ``abandoned="recover"`` is taken over without this error instead.
+
+    Attributes:
+        holder_pid: pid of the process that died holding it.
+        held_for: seconds it had held it when it was found dead, when known.
+    """
+
+    holder_pid: int
+    held_for: float | None
+
+    def __init__(self, message: str, holder_pid: int, held_for: float | None = None) -> None:
+        self.holder_pid = holder_pid
+        self.held_for = held_for
         super().__init__(message)
 
 

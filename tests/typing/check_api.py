@@ -92,3 +92,33 @@ def check_shared_array() -> None:
         assert_type(sa.shape, tuple[int, ...])
         assert_type(sa.nbytes, int)
     assert_type(parkit.SharedArray.copy_of([1, 2]), parkit.SharedArray)
+
+
+def check_queue() -> None:
+    q = parkit.Queue[int](maxsize=3)
+    assert_type(q, parkit.Queue[int])
+    assert_type(q.get(timeout=1.0), int)
+    assert_type(q.get_nowait(), int)
+    assert_type(q.put(1, timeout=1.0), None)
+    assert_type(list(q), list[int])
+    assert_type(q.qsize(), int)
+    assert_type(q.statistics().size, int)
+    q.put("wrong")  # type: ignore[arg-type]
+
+
+def check_locks() -> None:
+    lock = parkit.Lock(timeout=2.0)
+    assert_type(lock.acquire(timeout=1.0), bool)
+    assert_type(lock.statistics().holder_pid, int | None)
+    with lock.hold(timeout=1.0):
+        pass
+    sem = parkit.BoundedSemaphore(2, abandoned="recover")
+    assert_type(sem.acquire(block=False), bool)
+    assert_type(sem.statistics().holder_pids, tuple[int, ...])
+    cond = parkit.Condition(parkit.RLock())
+    with cond:
+        assert_type(cond.wait(1.0), bool)
+        assert_type(cond.wait_for(lambda: 3, timeout=1.0), int)
+    assert_type(parkit.Event().wait(1.0), bool)
+    assert_type(parkit.Barrier(2).wait(1.0), int)
+    parkit.Lock(abandoned="ignore")  # type: ignore[arg-type]

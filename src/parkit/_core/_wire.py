@@ -38,7 +38,7 @@ from typing import Any, Literal, TypeAlias
 
 import cloudpickle
 
-__all__ = ["MainPolicy", "dumps", "loads"]
+__all__ = ["MainPolicy", "describe_error", "dumps", "loads"]
 
 #: How objects defined in ``__main__`` travel:
 #: ``"auto"``: by reference when the receiver imported the main script and the
@@ -215,3 +215,15 @@ def dumps(
 def loads(data: bytes | bytearray | memoryview) -> Any:
     """Unpickle what :func:`dumps` produced."""
     return pickle.loads(data)
+
+
+def describe_error(error: BaseException) -> str:
+    """``"Type: message"`` for a pickling error, with a hint where parkit has one."""
+    text = f"{type(error).__name__}: {error}"
+    if "through inheritance" in str(error):
+        text += (
+            " (multiprocessing's locks, queues and connections can only be inherited; "
+            "parkit.Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event, "
+            "Barrier and Queue can be passed to pool tasks)"
+        )
+    return text

@@ -197,7 +197,7 @@ class ProcessEngine:
         except Exception as e:
             raise SerializationError(
                 f"could not pickle the function {_worker.describe_callable(call.fn)} "
-                f"to send it to the workers: {type(e).__name__}: {e}",
+                f"to send it to the workers: {_wire.describe_error(e)}",
                 direction="argument",
                 stage="pickle",
             ) from e

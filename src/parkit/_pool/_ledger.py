@@ -58,7 +58,7 @@ class Ledger:
             except Exception as e:
                 err = SerializationError(
                     f"could not pickle item {job.index(k)}, a {type(item).__qualname__}, "
-                    f"to send it to a worker: {type(e).__name__}: {e}",
+                    f"to send it to a worker: {_wire.describe_error(e)}",
                     direction="argument",
                     stage="pickle",
                     item_index=job.index(k),

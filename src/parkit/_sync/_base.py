@@ -1,0 +1,177 @@
+"""What every parkit synchronization object shares: timeouts, waiting, pickling."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, Final, Literal, TypeVar
+
+from . import _segment
+from ._segment import Segment
+
+__all__ = [
+    "ABANDONED",
+    "CHECK_INTERVAL",
+    "FIRST_FREE",
+    "OPS",
+    "WAIT",
+    "WAITERS",
+    "Abandoned",
+    "SyncObject",
+    "check_timeout",
+    "until",
+]
+
+T = TypeVar("T")
+
+# Word layout shared by every kind (kind-specific words start at FIRST_FREE).
+WAITERS: Final = 2  # threads (in every process) sleeping on SEQ
+ABANDONED: Final = 3  # holds released because their holder died
+OPS: Final = 4  # successful acquisitions / puts, for statistics()
+_POLICY: Final = 5  # 0: raise LockAbandoned, 1: recover silently
+FIRST_FREE: Final = 8
+
+#: How often a waiter checks whether the holder it waits for is still alive.
+CHECK_INTERVAL = 0.2
+
+#: What ``abandoned=`` accepts.
+Abandoned = Literal["raise", "recover"]
+
+
+class _Wait:
+    def __repr__(self) -> str:
+        return "WAIT"
+
+
+#: Returned by a step of :func:`until` that cannot proceed yet.
+WAIT: Final = _Wait()
+
+
+def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
+    """Validate a ``timeout=`` argument: None or a finite number >= 0."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"{name} must be None or a number of seconds, not {type(timeout).__name__}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"{name} must be None or a number of seconds >= 0, not {timeout!r}")
+    return float(timeout)
+
+
+def until(
+    segment: Segment,
+    step: Callable[[memoryview, bool], T | _Wait],
+    timeout: float | None,
+) -> T | _Wait:
+    """Run ``step`` under the guard until it returns something other than WAIT.
+
+    ``step(words, check)`` decides under the guard; ``check`` is True on the
+    first try and then every :data:`CHECK_INTERVAL` seconds, when the step
+    should also look for dead holders (a read of ``/proc``, too dear for every
+    wake-up). Between tries the caller sleeps on the segment's change counter,
+    counted in the WAITERS word so that changers know whom to wake.
+
+    Returns:
+        What ``step`` returned, or WAIT if ``timeout`` expired first.
+    """
+    segment.lock()
+    try:
+        result = step(segment.words, True)
+    finally:
+        segment.unlock()
+    if result is not WAIT or timeout == 0:
+        return result
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    next_check = start + CHECK_INTERVAL
+    waiting = False
+    try:
+        while True:
+            now = time.monotonic()
+            check = now >= next_check
+            if check:
+                next_check = now + CHECK_INTERVAL
+            segment.lock()
+            try:
+                words = segment.words
+                if waiting:
+                    words[WAITERS] -= 1
+                    waiting = False
+                result = step(words, check)
+                if result is not WAIT:
+                    return result
+                remaining = CHECK_INTERVAL if deadline is None else deadline - now
+                if remaining <= 0:
+                    return WAIT
+                words[WAITERS] += 1
+                waiting = True
+                seen = int(words[_segment.SEQ])
+            finally:
+                segment.unlock()
+            segment.sleep(seen, min(remaining, max(next_check - now, 0.001)))
+    finally:
+        if waiting:
+            with segment.guard() as words:
+                words[WAITERS] -= 1
+
+
+class SyncObject:
+    """A handle on one shared synchronization object; pickles as its name.
+
+    Handles can be passed to :class:`parkit.Process` under every start method,
+    to pool tasks, or through a :class:`parkit.Queue`; every copy refers to the
+    same object. The creating process must keep its handle alive while others
+    use it (a copy unpickled after the creator released it raises
+    ``FileNotFoundError`` saying so).
+    """
+
+    _KIND: ClassVar[int]
+    _WHAT: ClassVar[str]
+    _segment: Segment
+    _timeout: float | None
+
+    def _create(self, timeout: float | None, abandoned: Abandoned = "raise") -> Segment:
+        self._timeout = check_timeout(timeout)
+        if abandoned not in ("raise", "recover"):
+            raise ValueError(f'abandoned must be "raise" or "recover", not {abandoned!r}')
+        self._segment = _segment.create(self._KIND, FIRST_FREE)
+        self._segment.words[_POLICY] = 0 if abandoned == "raise" else 1
+        return self._segment
+
+    @property
+    def _recover(self) -> bool:
+        return bool(self._segment.words[_POLICY])
+
+    def _extra_state(self) -> tuple[Any, ...]:
+        return ()
+
+    def _set_extra_state(self, state: tuple[Any, ...]) -> None:
+        pass
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild,
+            (type(self), self._segment.name, self._timeout, self._extra_state()),
+        )
+
+    @property
+    def timeout(self) -> float | None:
+        """The default timeout, in seconds (None: wait as long as it takes)."""
+        return self._timeout
+
+    def __repr__(self) -> str:
+        return f"<parkit.{type(self).__name__} {self._describe()}>"
+
+    def _describe(self) -> str:
+        return self._segment.name
+
+
+def _rebuild(
+    cls: type[SyncObject], name: str, timeout: float | None, extra: tuple[Any, ...]
+) -> SyncObject:
+    obj = cls.__new__(cls)
+    obj._segment = _segment.attach(name, cls._KIND, f"parkit.{cls.__name__}")
+    obj._timeout = timeout
+    obj._set_extra_state(extra)
+    return obj

@@ -1,0 +1,114 @@
+"""Sleep on a 32-bit word in shared memory until another process changes it.
+
+This is the one blocking primitive of :mod:`parkit._sync`: Linux's ``futex``
+system call, reached through :mod:`ctypes` (the call releases the GIL). A waiter
+reads a word under the object's guard, leaves the guard, and calls
+:func:`wait` with the value it read: the kernel puts it to sleep only if the word
+still holds that value, so a change made in between is never missed. Whoever
+changes the word calls :func:`wake`.
+
+The futexes are *shared* (not ``FUTEX_PRIVATE_FLAG``): the kernel keys them on
+the file page, so they work across processes that map the same file.
+
+Where the system call is unavailable (another OS, an architecture whose syscall
+number is not listed here), :func:`wait` sleeps for a short, growing slice
+instead: callers already re-check their condition in a loop, so the only cost
+is latency. :data:`NATIVE` says which one is in use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import platform
+import sys
+import time
+
+__all__ = ["NATIVE", "wait", "wake"]
+
+# SYS_futex per architecture (asm/unistd.h).
+_SYS_FUTEX = {
+    "x86_64": 202,
+    "amd64": 202,
+    "aarch64": 98,
+    "arm64": 98,
+    "riscv64": 98,
+    "i386": 240,
+    "i686": 240,
+    "armv7l": 240,
+    "ppc64le": 221,
+    "ppc64": 221,
+    "s390x": 238,
+}
+_FUTEX_WAIT = 0
+_FUTEX_WAKE = 1
+_INT_MAX = 2**31 - 1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = (("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long))
+
+
+def _load() -> tuple[object, int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    number = _SYS_FUTEX.get(platform.machine().lower())
+    if number is None:
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        syscall = libc.syscall
+    except (OSError, AttributeError):
+        return None
+    syscall.restype = ctypes.c_long
+    return syscall, number
+
+
+_native = _load()
+#: Whether waits sleep in the kernel (True) or poll in short slices (False).
+NATIVE = _native is not None
+
+
+def wait(address: int, expected: int, timeout: float) -> None:
+    """Sleep while the 32-bit word at ``address`` equals ``expected``.
+
+    Returns after a :func:`wake`, after ``timeout`` seconds, when the word no
+    longer holds ``expected``, or spuriously (a signal): callers re-check.
+    """
+    if timeout <= 0:
+        return
+    if _native is None:
+        time.sleep(min(timeout, 0.002))
+        return
+    syscall, number = _native
+    spec = _Timespec(int(timeout), int((timeout % 1.0) * 1e9))
+    result = syscall(  # type: ignore[operator]
+        ctypes.c_long(number),
+        ctypes.c_void_p(address),
+        ctypes.c_int(_FUTEX_WAIT),
+        ctypes.c_int(expected),
+        ctypes.byref(spec),
+        None,
+        ctypes.c_int(0),
+    )
+    if result == -1:
+        code = ctypes.get_errno()
+        if code not in (errno.EAGAIN, errno.ETIMEDOUT, errno.EINTR):
+            raise OSError(code, f"futex wait failed: {errno.errorcode.get(code, code)}")
+
+
+def wake(address: int, count: int = _INT_MAX) -> None:
+    """Wake up to ``count`` processes sleeping on the word at ``address``."""
+    if _native is None:
+        return
+    syscall, number = _native
+    syscall(  # type: ignore[operator]
+        ctypes.c_long(number),
+        ctypes.c_void_p(address),
+        ctypes.c_int(_FUTEX_WAKE),
+        ctypes.c_int(min(count, _INT_MAX)),
+        None,
+        None,
+        ctypes.c_int(0),
+    )

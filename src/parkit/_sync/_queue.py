@@ -1,0 +1,326 @@
+"""``parkit.Queue[T]``: a FIFO queue between processes, in shared memory.
+
+The items live in the queue's own shared-memory file, not in a pipe::
+
+    put(item)                                                        get()
+    ---------                                                        -----
+    data = pickle(item)    (in the caller: errors raise here)
+    with guard:            header page  | HEAD | TAIL | COUNT | ...   with guard:
+      append [len|data] -> data area    |[len|data][len|data]...|  ->   copy out the frame at HEAD
+      TAIL += size, COUNT += 1                                          HEAD += size, COUNT -= 1
+      wake getters                                                      wake putters
+                                                                     item = unpickle(data)
+
+* ``put`` returns once the bytes are in shared memory. There is no feeder thread
+  and no pipe to flush, so a process that put items and exits never blocks its
+  parent's ``join()`` (the stdlib's "joining processes that use queues"
+  deadlock, FAULTS F10), and an unpicklable item raises in ``put`` (gh-84376,
+  F27).
+* A frame becomes visible only when TAIL moves past it, after it was written
+  whole; a producer killed half-way leaves nothing behind, so ``get`` never
+  blocks on a truncated frame (F40).
+* The data area is the region ``[HEAD, TAIL)``, grown on demand (the file is
+  extended and every process remaps it); when the live region fits in the
+  consumed half, it is moved to the front instead. An empty queue restarts at
+  offset 0 and gives back memory it grew beyond 4x its initial size.
+* ``close()`` by any process closes the queue for all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+from .._core import _wire
+from .._core._context import ContextLike, resolve_context
+from ..errors import QueueClosed, SerializationError
+from ._base import FIRST_FREE, OPS, WAIT, WAITERS, SyncObject, check_timeout, until
+
+__all__ = ["Queue", "QueueStats"]
+
+T = TypeVar("T")
+
+_HEAD: Final = FIRST_FREE
+_TAIL: Final = FIRST_FREE + 1
+_COUNT: Final = FIRST_FREE + 2
+_MAXSIZE: Final = FIRST_FREE + 3
+_CAPACITY: Final = FIRST_FREE + 4
+_CLOSED: Final = FIRST_FREE + 5
+_GETS: Final = FIRST_FREE + 6
+
+_INITIAL_CAPACITY = 64 * 1024
+_FRAME = struct.Struct("<Q")
+
+
+def _frame_size(nbytes: int) -> int:
+    return (_FRAME.size + nbytes + 7) & ~7
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """A snapshot of a :class:`Queue` (``statistics()``).
+
+    Attributes:
+        size: items in the queue.
+        nbytes: bytes those items take in shared memory.
+        capacity: bytes of shared memory the queue has mapped for them now.
+        maxsize: the bound it was created with (0: unbounded).
+        closed: whether it was closed.
+        waiters: threads blocked in ``put`` or ``get``, in every process.
+        puts: items put so far.
+        gets: items taken so far.
+    """
+
+    size: int
+    nbytes: int
+    capacity: int
+    maxsize: int
+    closed: bool
+    waiters: int
+    puts: int
+    gets: int
+
+
+class Queue(SyncObject, Generic[T]):
+    """A FIFO queue shared by processes: ``parkit.Queue[int]()``.
+
+    The stdlib's surface (``put``, ``get``, ``put_nowait``, ``get_nowait``,
+    ``qsize``, ``empty``, ``full``, ``close``) with these differences:
+
+    * ``put`` pickles the item in the caller: an unpicklable item raises
+      :class:`parkit.SerializationError` there (objects travel by cloudpickle
+      where plain pickle can't, so lambdas work);
+    * ``get(timeout=...)`` returns within its timeout, whatever producers died
+      doing; a producer that exits never blocks a ``join()``;
+    * ``close()`` closes the queue for every process: a later ``put`` raises
+      ``ValueError``; ``get`` drains what is left, then raises
+      :class:`parkit.QueueClosed` (``for item in q`` just ends);
+    * ``qsize()`` is exact on every OS;
+    * it can be passed to :class:`parkit.Process`, to pool tasks and through
+      other queues, under every start method.
+
+    Args:
+        maxsize: at most this many items (``put`` blocks, then raises
+            ``queue.Full``); 0 for no bound.
+        context: accepted for symmetry with ``multiprocessing``; the queue works
+            with every start method.
+    """
+
+    _KIND = 8
+    _WHAT = "Queue"
+
+    def __init__(self, maxsize: int = 0, *, context: ContextLike = None) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+            raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
+        if maxsize < 0:
+            raise ValueError(f"maxsize must be >= 0 (0: unbounded), not {maxsize}")
+        resolve_context(context)
+        segment = self._create(None)
+        segment.words[_MAXSIZE] = maxsize
+        with segment.guard() as words:
+            self._grow_to(words, _INITIAL_CAPACITY)
+
+    # -- the data area --------------------------------------------------------------
+
+    def _grow_to(self, words: memoryview, capacity: int) -> None:
+        # Reserve the memory first: a tmpfs page touched beyond the space left
+        # would be a SIGBUS, not an error.
+        segment = self._segment
+        try:
+            os.posix_fallocate(segment._fd, segment.size, capacity)
+        except OSError as e:
+            raise OSError(
+                e.errno,
+                f"the Queue needs {capacity} bytes of shared memory (/dev/shm) and "
+                f"could not get them: {e.strerror}",
+            ) from None
+        segment.resize_data(capacity)
+        words[_CAPACITY] = capacity
+
+    def _data(self, words: memoryview) -> Any:
+        return self._segment.data(int(words[_CAPACITY]))
+
+    def _append(self, words: memoryview, data: bytes) -> None:
+        size = _frame_size(len(data))
+        head, tail, capacity = int(words[_HEAD]), int(words[_TAIL]), int(words[_CAPACITY])
+        if tail + size > capacity:
+            live = tail - head
+            if head >= live and live + size <= capacity:
+                # Move the live region to the front; it does not overlap its
+                # old place, so a process killed mid-copy corrupts nothing.
+                area = self._data(words)
+                area[0:live] = area[head:tail]
+                words[_HEAD] = head = 0
+                words[_TAIL] = tail = live
+            else:
+                new = capacity
+                while tail + size > new:
+                    new *= 2
+                self._grow_to(words, new)
+        area = self._data(words)
+        _FRAME.pack_into(area, tail, len(data))
+        area[tail + _FRAME.size : tail + _FRAME.size + len(data)] = data
+        words[_TAIL] = tail + size
+        words[_COUNT] += 1
+        words[OPS] += 1
+
+    def _take(self, words: memoryview) -> bytes:
+        area = self._data(words)
+        head = int(words[_HEAD])
+        (length,) = _FRAME.unpack_from(area, head)
+        data = area[head + _FRAME.size : head + _FRAME.size + length]
+        head += _frame_size(length)
+        if head >= words[_TAIL]:
+            words[_HEAD] = words[_TAIL] = 0
+            words[_COUNT] = 0
+            if words[_CAPACITY] > 4 * _INITIAL_CAPACITY:
+                # Shrink: announce the smaller size before cutting the file.
+                words[_CAPACITY] = _INITIAL_CAPACITY
+                self._segment.resize_data(_INITIAL_CAPACITY)
+        else:
+            words[_HEAD] = head
+            words[_COUNT] -= 1
+        words[_GETS] += 1
+        return bytes(data)
+
+    # -- put and get ----------------------------------------------------------------
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        """Put ``item`` at the end, waiting for room in a bounded queue.
+
+        Raises:
+            SerializationError: ``item`` can't be pickled (nothing was put).
+            queue.Full: no room within ``timeout`` (or at once, ``block=False``).
+            ValueError: the queue was closed.
+        """
+        timeout = 0.0 if not block else check_timeout(timeout)
+        try:
+            data = _wire.dumps(item, main="auto")
+        except (Exception, SystemExit) as e:
+            raise SerializationError(
+                f"could not pickle the item put on the Queue: {_wire.describe_error(e)}",
+                direction="argument",
+                stage="pickle",
+            ) from e
+
+        def step(words: memoryview, check: bool) -> bool | Any:
+            if words[_CLOSED]:
+                raise ValueError("put on a closed Queue")
+            if words[_MAXSIZE] and words[_COUNT] >= words[_MAXSIZE]:
+                return WAIT
+            self._append(words, data)
+            self._segment.changed(wake=bool(words[WAITERS]))
+            return True
+
+        if until(self._segment, step, timeout) is WAIT:
+            raise queue.Full
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """Remove and return the first item, waiting for one.
+
+        Raises:
+            queue.Empty: nothing came within ``timeout`` (or at once, ``block=False``).
+            QueueClosed: the queue is closed and drained.
+            SerializationError: the item could not be unpickled (it is consumed;
+                the queue goes on).
+        """
+        timeout = 0.0 if not block else check_timeout(timeout)
+
+        def step(words: memoryview, check: bool) -> bytes | Any:
+            if words[_HEAD] != words[_TAIL]:
+                data = self._take(words)
+                self._segment.changed(wake=bool(words[WAITERS]))
+                return data
+            if words[_CLOSED]:
+                raise QueueClosed("the Queue is closed and drained")
+            return WAIT
+
+        data = until(self._segment, step, timeout)
+        if data is WAIT:
+            raise queue.Empty
+        assert isinstance(data, bytes)
+        try:
+            item: T = _wire.loads(data)
+        except Exception as e:
+            raise SerializationError(
+                f"could not unpickle an item taken from the Queue: {type(e).__name__}: {e}",
+                direction="result",
+                stage="unpickle",
+            ) from e
+        return item
+
+    def put_nowait(self, item: T) -> None:
+        """``put(item, block=False)``."""
+        self.put(item, block=False)
+
+    def get_nowait(self) -> T:
+        """``get(block=False)``."""
+        return self.get(block=False)
+
+    def __iter__(self) -> Iterator[T]:
+        """Take items until the queue is closed and drained."""
+        while True:
+            try:
+                yield self.get()
+            except QueueClosed:
+                return
+
+    # -- state ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the queue for every process (idempotent); waiters wake up."""
+        with self._segment.guard() as words:
+            words[_CLOSED] = 1
+            self._segment.changed(wake=bool(words[WAITERS]))
+
+    @property
+    def closed(self) -> bool:
+        """Whether some process closed it."""
+        return bool(self._segment.words[_CLOSED])
+
+    def qsize(self) -> int:
+        """Items in the queue now (exact, on every OS)."""
+        return int(self._segment.words[_COUNT])
+
+    def empty(self) -> bool:
+        """Whether it holds no item now."""
+        return self.qsize() == 0
+
+    def full(self) -> bool:
+        """Whether a bounded queue is at its ``maxsize`` now."""
+        words = self._segment.words
+        return bool(words[_MAXSIZE]) and words[_COUNT] >= words[_MAXSIZE]
+
+    @property
+    def maxsize(self) -> int:
+        """The bound (0: none)."""
+        return int(self._segment.words[_MAXSIZE])
+
+    def statistics(self) -> QueueStats:
+        """Size, memory, waiters and totals (a snapshot)."""
+        with self._segment.guard() as words:
+            return QueueStats(
+                size=int(words[_COUNT]),
+                nbytes=int(words[_TAIL] - words[_HEAD]),
+                capacity=int(words[_CAPACITY]),
+                maxsize=int(words[_MAXSIZE]),
+                closed=bool(words[_CLOSED]),
+                waiters=int(words[WAITERS]),
+                puts=int(words[OPS]),
+                gets=int(words[_GETS]),
+            )
+
+    def _describe(self) -> str:
+        stats = self.statistics()
+        return f"size={stats.size}{' closed' if stats.closed else ''}"
+
+    # The stdlib's feeder-thread controls: nothing to join or cancel here.
+    def join_thread(self) -> None:
+        """No-op (there is no feeder thread); kept for ``multiprocessing`` code."""
+
+    def cancel_join_thread(self) -> None:
+        """No-op (there is no feeder thread); kept for ``multiprocessing`` code."""

@@ -1,0 +1,315 @@
+"""The shared state under every parkit lock, event, barrier and queue.
+
+Each synchronization object is a small file in ``/dev/shm`` (readable by its
+owner only, SPEC §7) that every process using the object maps::
+
+    process A                      /dev/shm/parkit-<owner>-sync-<token>     process B
+    ---------                      ------------------------------------     ---------
+    with seg.guard():   ---------> | magic | seq | state words ... |  <--- with seg.guard():
+        read/write words           | holder pid, start, ...         |        read/write words
+    futex.wait(seq) ...  <-wake--- | (queue: ring buffer of frames) |  ---> futex.wake(seq)
+
+* **The guard** serializes every change to the words: a per-process
+  ``threading.Lock`` (threads) plus a ``flock`` on the file (processes). The
+  kernel drops it when its process dies, so a process killed inside the guard
+  cannot wedge the object. The guard is held for microseconds and never across
+  a wait or user code.
+* **Waiting** happens outside the guard, on the ``seq`` word: every change
+  that may let a waiter proceed bumps ``seq`` and wakes the sleepers
+  (:mod:`._futex`), which then re-check under the guard.
+* **Identity**: a process is named by its pid *and* its start time (from
+  ``/proc``), so a holder that died is recognised even when its pid was reused.
+
+Why ``flock`` and not ``fcntl`` record locks: a record lock is dropped when its
+process closes *any* descriptor of the file, and every ``mmap`` holds a
+duplicate descriptor that it closes when it is unmapped (a queue remaps its data
+area as it grows). A ``flock`` belongs to the open file description instead; so
+each process opens each segment once (:func:`attach` keeps a per-process
+table), and a forked child re-opens its inherited segments, which would
+otherwise share their parent's lock.
+
+The creating process owns the file and unlinks it when its last handle is
+closed or collected, or at exit; processes that already mapped it keep working.
+Pool workers remove the segments of an owner that was SIGKILLed (the
+``parkit-<owner>-`` prefix, as for every parkit segment).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import mmap
+import os
+import secrets
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+
+from .._core import _oob
+from . import _futex
+
+__all__ = [
+    "SEQ",
+    "Identity",
+    "Segment",
+    "attach",
+    "create",
+    "describe_holder",
+    "is_alive",
+    "myself",
+]
+
+_DIR = "/dev/shm"
+#: Word index of the change counter that waiters sleep on.
+SEQ = 1
+_MAGIC = 0x70_6B_73_79  # "pksy"
+
+#: ``(pid, start time)``: a process, robust against pid reuse.
+Identity = tuple[int, int]
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None if it is gone.
+
+    Returns -1 where ``/proc`` is not available (liveness then rests on the pid).
+    A zombie (exited, not yet reaped) counts as gone.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return -1
+    # The command name (field 2) may contain spaces and parentheses: split after
+    # its closing parenthesis. Field 3 is the state, field 22 the start time.
+    fields = data[data.rfind(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+_me: tuple[int, Identity] | None = None
+
+
+def myself() -> Identity:
+    """This process's identity (cached per process, recomputed after fork)."""
+    global _me
+    pid = os.getpid()
+    if _me is None or _me[0] != pid:
+        start = _start_time(pid)
+        _me = (pid, (pid, -1 if start is None else start))
+    return _me[1]
+
+
+def is_alive(who: Identity) -> bool:
+    """Whether the process ``who`` still runs (a zombie does not)."""
+    pid, start = who
+    if pid <= 0:
+        return False
+    now = _start_time(pid)
+    if now is None:
+        return False
+    if now == -1 or start == -1:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return now == start
+
+
+def describe_holder(who: Identity, since_ns: int) -> str:
+    """``"pid 1234 (alive, holding it for 2.5 s)"``, for messages."""
+    pid, _ = who
+    state = "alive" if is_alive(who) else "dead"
+    if pid == os.getpid():
+        state = "this process"
+    held = (time.monotonic_ns() - since_ns) / 1e9 if since_ns else 0.0
+    return f"pid {pid} ({state}, holding it for {held:.1f} s)"
+
+
+class Segment:
+    """One process's view of a shared state file: words, guard, wait and wake."""
+
+    def __init__(self, path: str, fd: int, owner: bool) -> None:
+        size = mmap.PAGESIZE
+        self.path = path
+        self.name = os.path.basename(path)
+        self._fd = fd
+        self._mm = mmap.mmap(fd, size)
+        self.size = size
+        #: The state as signed 64-bit words.
+        self.words = memoryview(self._mm).cast("q")
+        self._base = ctypes.addressof(ctypes.c_char.from_buffer(self._mm))
+        # The futex is the low 32 bits of the SEQ word.
+        self._seq_address = self._base + 8 * SEQ + (4 if sys.byteorder == "big" else 0)
+        self._thread_lock = threading.Lock()
+        self._data: mmap.mmap | None = None
+        self._data_size = 0
+        self._finalizer = weakref.finalize(self, _release, path, fd, os.getpid() if owner else None)
+
+    # -- guard ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[memoryview]:
+        """Hold the object's short internal lock; yields the words."""
+        self.lock()
+        try:
+            yield self.words
+        finally:
+            self.unlock()
+
+    def lock(self) -> None:
+        """Take the guard (hot paths; pair with :meth:`unlock` in ``finally``)."""
+        self._thread_lock.acquire()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def unlock(self) -> None:
+        """Leave the guard."""
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def _reopen(self) -> None:
+        # A forked child shares its parent's open file description, and with it
+        # the parent's flock: give the child a description of its own, under the
+        # same descriptor number (the file may be unlinked already: go through
+        # /proc where there is one).
+        for path in (f"/proc/self/fd/{self._fd}", self.path):
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError:
+                continue
+            os.dup2(fd, self._fd)
+            os.close(fd)
+            return
+
+    # -- waiting ----------------------------------------------------------------
+
+    def changed(self, wake: bool = True) -> None:
+        """Bump the change counter (call under the guard); wake the sleepers."""
+        self.words[SEQ] = (self.words[SEQ] + 1) & 0x7FFF_FFFF
+        if wake:
+            _futex.wake(self._seq_address)
+
+    def sleep(self, seen: int, timeout: float) -> None:
+        """Sleep (outside the guard) until the counter moves on from ``seen``."""
+        _futex.wait(self._seq_address, seen, timeout)
+
+    # -- the data area (queues) -------------------------------------------------
+
+    def data(self, size: int) -> mmap.mmap | None:
+        """The bytes after the header page, mapped at ``size`` (call under the guard).
+
+        The header (words, futex) stays where it is; only this mapping moves when
+        a process grows or shrinks the file, and each process remaps it here when
+        it sees a new size in the header.
+        """
+        if size == self._data_size:
+            return self._data
+        self._data = None if size == 0 else mmap.mmap(self._fd, size, offset=self.size)
+        self._data_size = size
+        return self._data
+
+    def resize_data(self, size: int) -> mmap.mmap | None:
+        """Grow or shrink the file's data area to ``size`` bytes (under the guard)."""
+        os.ftruncate(self._fd, self.size + size)
+        return self.data(size)
+
+    def close(self) -> None:
+        """Forget this process's view (and unlink the file, in its owner)."""
+        self._finalizer()
+
+
+def _release(path: str, fd: int, owner_pid: int | None) -> None:
+    # A fork child inherits the owner's objects: only the owner itself unlinks.
+    if owner_pid == os.getpid():
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+# Per process: name -> the one Segment open on that file (record locks are per
+# process and per file; a second descriptor closed would drop them).
+_open: weakref.WeakValueDictionary[str, Segment] = weakref.WeakValueDictionary()
+_open_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _open_lock
+    _open_lock = threading.Lock()
+    for segment in list(_open.values()):
+        segment._thread_lock = threading.Lock()
+        segment._reopen()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def create(kind: int, words: int) -> Segment:
+    """A new zeroed segment (one page of 64-bit words), owned by this process."""
+    if not os.path.isdir(_DIR):
+        raise OSError(f"parkit synchronization objects need {_DIR} (shared memory)")
+    name = f"{_oob.prefix(os.getpid(), 'sync')}{secrets.token_hex(8)}"
+    path = os.path.join(_DIR, name)
+    if words * 8 > mmap.PAGESIZE:
+        raise ValueError(f"a segment header holds at most {mmap.PAGESIZE // 8} words")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, mmap.PAGESIZE)
+        segment = Segment(path, fd, owner=True)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    segment.words[0] = _MAGIC << 8 | kind
+    with _open_lock:
+        _open[name] = segment
+    return segment
+
+
+def attach(name: str, kind: int, what: str) -> Segment:
+    """The segment ``name`` in this process, opened once per process.
+
+    Raises:
+        FileNotFoundError: the owner already released it.
+    """
+    with _open_lock:
+        segment = _open.get(name)
+        if segment is not None:
+            return segment
+        if "/" in name or not name.startswith("parkit-"):
+            raise ValueError(f"not a parkit segment name: {name!r}")
+        path = os.path.join(_DIR, name)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"the {what} no longer exists: the process that created it "
+                "closed it or exited; keep it alive while other processes use it"
+            ) from None
+        try:
+            segment = Segment(path, fd, owner=False)
+        except BaseException:
+            os.close(fd)
+            raise
+        if segment.words[0] != _MAGIC << 8 | kind:
+            segment.close()
+            raise ValueError(f"{name!r} is not a parkit {what}")
+        _open[name] = segment
+        return segment

@@ -1,0 +1,123 @@
+"""Functions that the Queue and lock tests run in child processes (importable by all)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import parkit
+
+
+def hold_then_exit(lock: Any, ready: parkit.Event, how: str) -> None:
+    """Acquire ``lock`` (a lock or a semaphore), signal ``ready``, then die holding it."""
+    lock.acquire()
+    ready.set()
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(3)
+
+
+def hold_for(lock: Any, ready: parkit.Event, seconds: float) -> int:
+    """Hold ``lock`` for ``seconds`` (after setting ``ready``); return this pid."""
+    with lock:
+        ready.set()
+        time.sleep(seconds)
+    return os.getpid()
+
+
+def overlap_probe(sem: parkit.Semaphore, seconds: float) -> tuple[float, float]:
+    """Hold ``sem`` for ``seconds``; return when this process held it (monotonic)."""
+    with sem.hold(timeout=30):
+        start = time.monotonic()
+        time.sleep(seconds)
+        end = time.monotonic()
+    return start, end
+
+
+def locked_increment(lock: parkit.Lock, q: parkit.Queue[int], path: str, n: int) -> None:
+    """``n`` read-modify-write cycles of the integer in file ``path``, under ``lock``."""
+    for _ in range(n):
+        with lock.hold(timeout=30):
+            with open(path) as f:
+                value = int(f.read() or 0)
+            with open(path, "w") as f:
+                f.write(str(value + 1))
+    q.put(os.getpid())
+
+
+def produce(q: parkit.Queue[Any], items: list[Any]) -> None:
+    """Put every item, then return (the process exits at once)."""
+    for item in items:
+        q.put(item)
+
+
+def consume_all(q: parkit.Queue[Any]) -> list[Any]:
+    """Everything the queue yields until it is closed and drained."""
+    return list(q)
+
+
+def put_big_and_exit(q: parkit.Queue[bytes], nbytes: int) -> None:
+    """The FAULTS F10 trigger: put an item larger than any pipe buffer, then exit."""
+    q.put(b"x" * nbytes)
+
+
+def die_mid_put(q: parkit.Queue[bytes]) -> None:
+    """Die half-way through writing a frame: inside the guard, TAIL not yet moved."""
+    segment = q._segment
+    segment.lock()
+    words = segment.words
+    area = segment.data(int(words[12]))  # the data area, at its current capacity
+    assert area is not None
+    tail = int(words[9])
+    area[tail : tail + 16] = (1 << 40).to_bytes(8, "little") + b"partial!"
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wait_event(ev: parkit.Event, timeout: float) -> bool:
+    return ev.wait(timeout)
+
+
+def set_event_after(ev: parkit.Event, seconds: float) -> None:
+    time.sleep(seconds)
+    ev.set()
+
+
+def barrier_party(barrier: parkit.Barrier, timeout: float) -> int:
+    return barrier.wait(timeout)
+
+
+def condition_consumer(cond: parkit.Condition, q: parkit.Queue[str], path: str) -> bool:
+    """Wait (under ``cond``) until file ``path`` exists, then report on ``q``."""
+    with cond:
+        q.put("waiting")
+        ok = cond.wait_for(lambda: os.path.exists(path), timeout=20)
+    q.put("done")
+    return bool(ok)
+
+
+def pool_task_with_lock(args: tuple[parkit.Lock, parkit.Semaphore, parkit.Event, int]) -> int:
+    lock, sem, event, x = args
+    assert event.wait(10)
+    with sem.hold(timeout=10), lock.hold(timeout=10):
+        return x * x
+
+
+def pool_task_put(args: tuple[parkit.Queue[int], int]) -> int:
+    q, x = args
+    q.put(x)
+    return x
+
+
+def guard_is_free(q: parkit.Queue[Any]) -> bool:
+    """Whether this process could take the queue's guard at once."""
+    import fcntl
+
+    fd = q._segment._fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True

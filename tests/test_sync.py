@@ -1,0 +1,416 @@
+"""Locks, semaphores, conditions, events and barriers across processes (SPEC §5)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import parkit
+import sync_tasks as st
+from parkit._sync import _base
+
+#: parkit, typed loosely: for calls with arguments of the wrong type.
+_pk: Any = parkit
+
+# Timeouts are checked to within this many seconds of their value (issue #5: ±0.5 s).
+SLACK = 0.5
+
+
+def _elapsed(start: float) -> float:
+    return time.monotonic() - start
+
+
+# ----------------------------------------------------------------- abandoned holders
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_a_lock_whose_holder_died_is_reported_to_the_next_acquirer(context: str, how: str) -> None:
+    lock, ready = parkit.Lock(), parkit.Event()
+    p = parkit.Process(st.hold_then_exit, (lock, ready, how), context=context)
+    p.start()
+    p.join(10)
+    assert ready.is_set()
+    start = time.monotonic()
+    with pytest.raises(parkit.LockAbandoned) as info:
+        lock.acquire(timeout=2)
+    assert _elapsed(start) < 1.0
+    assert info.value.holder_pid == p.pid
+    assert f"pid {p.pid}" in str(info.value)
+    assert "died while holding it" in str(info.value)
+    # The dead holder's hold is gone: the lock works again.
+    assert lock.acquire(timeout=1) is True
+    stats = lock.statistics()
+    assert (stats.holder_pid, stats.abandoned, stats.depth) == (os.getpid(), 1, 1)
+    lock.release()
+
+
+def test_a_waiter_finds_a_holder_that_dies_while_it_waits(context: str) -> None:
+    lock, ready = parkit.Lock(), parkit.Event()
+    p = parkit.Process(st.hold_for, (lock, ready, 30.0), context=context)
+    p.start()
+    try:
+        assert ready.wait(10)
+        killer = threading.Timer(0.5, p.kill)
+        killer.start()
+        start = time.monotonic()
+        with pytest.raises(parkit.LockAbandoned) as info:
+            lock.acquire()  # no timeout: the death ends the wait
+        assert 0.4 < _elapsed(start) < 0.5 + 2.0
+        assert info.value.holder_pid == p.pid
+        killer.join()
+    finally:
+        p.kill()
+        p.join(10)
+
+
+def test_recover_policy_takes_over_silently(context: str) -> None:
+    lock, ready = parkit.RLock(abandoned="recover"), parkit.Event()
+    p = parkit.Process(st.hold_then_exit, (lock, ready, "kill"), context=context)
+    p.start()
+    p.join(10)
+    with lock.hold(timeout=2):
+        assert lock.statistics().holder_pid == os.getpid()
+    assert lock.statistics().abandoned == 1
+
+
+def test_a_semaphore_gets_back_the_units_of_a_dead_holder(context: str) -> None:
+    sem, ready = parkit.BoundedSemaphore(1), parkit.Event()
+    p = parkit.Process(st.hold_then_exit, (sem, ready, "kill"), context=context)
+    p.start()
+    p.join(10)
+    assert sem.get_value() == 0
+    assert sem.statistics().holder_pids == (p.pid,)
+    with pytest.raises(parkit.LockAbandoned) as info:
+        sem.acquire(timeout=2)
+    assert info.value.holder_pid == p.pid
+    assert sem.get_value() == 1
+    with sem.hold(timeout=1):
+        assert sem.statistics().holder_pids == (os.getpid(),)
+    assert sem.statistics().abandoned == 1
+
+
+# ------------------------------------------------------------------------- timeouts
+
+
+@pytest.mark.parametrize("timeout", [0.3, 1.2])
+def test_lock_timeout_names_the_holder_within_its_bound(context: str, timeout: float) -> None:
+    lock, ready = parkit.Lock(timeout=timeout), parkit.Event()
+    p = parkit.Process(st.hold_for, (lock, ready, timeout + 2.0), context=context)
+    p.start()
+    try:
+        assert ready.wait(10)
+        start = time.monotonic()
+        with pytest.raises(parkit.LockTimeout) as info, lock:
+            pass
+        took = _elapsed(start)
+        assert timeout - 0.01 <= took <= timeout + SLACK
+        err = info.value
+        assert isinstance(err, TimeoutError)
+        assert (err.holder_pid, err.holder_alive, err.timeout) == (p.pid, True, timeout)
+        assert err.held_for is not None
+        assert err.held_for >= timeout - 0.01
+        assert f"held by pid {p.pid} (alive)" in str(err)
+        # acquire() keeps the stdlib bool.
+        start = time.monotonic()
+        assert lock.acquire(timeout=0.2) is False
+        assert 0.19 <= _elapsed(start) <= 0.2 + SLACK
+        assert lock.acquire(block=False) is False
+        assert p.result(timeout=20) == p.pid
+    finally:
+        p.join(20)
+
+
+def test_hold_overrides_the_default_timeout() -> None:
+    lock = parkit.Lock(timeout=30)
+    lock.acquire()
+    start = time.monotonic()
+    with (
+        pytest.raises(parkit.LockTimeout, match=r"this same thread.*not re-entrant"),
+        lock.hold(timeout=0.2),
+    ):
+        pass
+    assert _elapsed(start) < 0.2 + SLACK
+    lock.release()
+    with lock.hold(timeout=0.2):
+        assert lock.locked()
+    assert not lock.locked()
+
+
+def test_semaphore_timeout_names_the_holders() -> None:
+    sem = parkit.Semaphore(2, timeout=0.2)
+    sem.acquire()
+    sem.acquire()
+    start = time.monotonic()
+    with pytest.raises(parkit.LockTimeout) as info, sem:
+        pass
+    assert _elapsed(start) < 0.2 + SLACK
+    assert info.value.holder_pid == os.getpid()
+    assert f"held by pid {os.getpid()}, {os.getpid()}" in str(info.value)
+    sem.release(2)
+    assert sem.get_value() == 2
+
+
+# ------------------------------------------------------------- enforced across processes
+
+
+def test_a_lock_serializes_read_modify_write_across_processes(context: str, tmp_path: Path) -> None:
+    lock, done = parkit.Lock(), parkit.Queue[int]()
+    path = tmp_path / "counter"
+    path.write_text("0")
+    procs = [
+        parkit.Process(st.locked_increment, (lock, done, str(path), 50), context=context)
+        for _ in range(3)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert sorted(done.get(timeout=5) for _ in procs) == sorted(p.pid or 0 for p in procs)
+    assert path.read_text() == "150"
+    assert lock.statistics().acquisitions == 150
+
+
+def test_a_semaphore_limit_is_enforced_across_processes(context: str) -> None:
+    # The tutorial's module-level Semaphore(3) enforces nothing under spawn; a
+    # parkit.Semaphore handed to each process does, under every start method.
+    sem = parkit.Semaphore(2)
+    procs = [parkit.Process(st.overlap_probe, (sem, 0.3), context=context) for _ in range(5)]
+    for p in procs:
+        p.start()
+    spans = [p.result(timeout=60) for p in procs]
+    for p in procs:
+        p.join(10)
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    inside = most = 0
+    for _, step in events:
+        inside += step
+        most = max(most, inside)
+    assert most == 2
+    assert sem.get_value() == 2
+
+
+def test_event_across_processes(context: str) -> None:
+    ev = parkit.Event()
+    waiter = parkit.Process(st.wait_event, (ev, 20.0), context=context)
+    setter = parkit.Process(st.set_event_after, (ev, 0.3), context=context)
+    waiter.start()
+    setter.start()
+    assert waiter.result(timeout=30) is True
+    setter.join(10)
+    waiter.join(10)
+    assert ev.is_set()
+    ev.clear()
+    start = time.monotonic()
+    assert ev.wait(0.3) is False
+    assert 0.29 <= _elapsed(start) <= 0.3 + SLACK
+
+
+def test_barrier_across_processes(context: str) -> None:
+    barrier = parkit.Barrier(3)
+    procs = [parkit.Process(st.barrier_party, (barrier, 20.0), context=context) for _ in range(2)]
+    for p in procs:
+        p.start()
+    mine = barrier.wait(20)
+    indexes = sorted([mine] + [p.result(timeout=30) for p in procs])
+    for p in procs:
+        p.join(10)
+    assert indexes == [0, 1, 2]
+    assert (barrier.n_waiting, barrier.broken) == (0, False)
+
+
+def test_a_barrier_timeout_breaks_it_and_says_who_came() -> None:
+    barrier = parkit.Barrier(3, timeout=0.3)
+    start = time.monotonic()
+    with pytest.raises(threading.BrokenBarrierError, match=rf"1 of 3 parties.*{os.getpid()}"):
+        barrier.wait()
+    assert 0.29 <= _elapsed(start) <= 0.3 + SLACK
+    assert barrier.broken
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(0.1)
+    barrier.reset()
+    assert not barrier.broken
+
+
+def test_barrier_action_runs_once_and_abort_breaks() -> None:
+    ran: list[int] = []
+    barrier = parkit.Barrier(2, action=lambda: ran.append(1))
+    results: list[int] = []
+    t = threading.Thread(target=lambda: results.append(barrier.wait(10)))
+    t.start()
+    results.append(barrier.wait(10))
+    t.join()
+    assert (sorted(results), ran) == ([0, 1], [1])
+    barrier.abort()
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(1)
+
+
+def test_condition_across_processes(context: str, tmp_path: Path) -> None:
+    cond, q = parkit.Condition(), parkit.Queue[str]()
+    path = tmp_path / "ready"
+    p = parkit.Process(st.condition_consumer, (cond, q, str(path)), context=context)
+    p.start()
+    assert q.get(timeout=20) == "waiting"
+    with cond.hold(timeout=10):
+        path.touch()
+        cond.notify_all()
+    assert q.get(timeout=20) == "done"
+    assert p.result(timeout=20) is True
+    p.join(10)
+
+
+def test_condition_wait_times_out_and_notify_needs_the_lock() -> None:
+    cond = parkit.Condition(parkit.Lock())
+    with pytest.raises(RuntimeError, match="un-acquired"):
+        cond.notify()
+    with pytest.raises(RuntimeError, match="un-acquired"):
+        cond.wait(0.1)
+    with cond:
+        start = time.monotonic()
+        assert cond.wait(0.3) is False
+        assert 0.29 <= _elapsed(start) <= 0.3 + SLACK
+        assert cond.statistics().lock_holder_pid == os.getpid()
+    assert cond.statistics().waiting_pids == ()
+
+
+def test_condition_notify_wakes_threads_oldest_first() -> None:
+    cond = parkit.Condition()
+    woken: list[int] = []
+
+    def waiter(k: int) -> None:
+        with cond:
+            assert cond.wait(10)
+            woken.append(k)
+
+    threads = []
+    for k in range(3):
+        t = threading.Thread(target=waiter, args=(k,))
+        t.start()
+        threads.append(t)
+        deadline = time.monotonic() + 5
+        while len(cond.statistics().waiting_pids) < k + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    with cond:
+        cond.notify(2)
+    for t in threads[:2]:
+        t.join(5)
+    assert sorted(woken) == [0, 1]
+    with cond:
+        cond.notify_all()
+    threads[2].join(5)
+    assert woken[-1] == 2
+
+
+# ------------------------------------------------------------- stdlib semantics
+
+
+def test_rlock_is_reentrant_and_only_its_holder_releases_it() -> None:
+    lock = parkit.RLock()
+    with lock, lock:
+        assert lock.statistics().depth == 2
+        errors: list[BaseException] = []
+
+        def other() -> None:
+            try:
+                lock.release()
+            except RuntimeError as e:
+                errors.append(e)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert len(errors) == 1
+    assert lock.statistics().locked is False
+    with pytest.raises(RuntimeError):
+        lock.release()
+
+
+def test_lock_release_when_unlocked_and_bounded_semaphore_overflow() -> None:
+    with pytest.raises(ValueError, match="unlocked"):
+        parkit.Lock().release()
+    sem = parkit.BoundedSemaphore(1)
+    with pytest.raises(ValueError, match="too many"):
+        sem.release()
+    plain = parkit.Semaphore(0)
+    plain.release(3)
+    assert plain.get_value() == 3
+    assert plain.statistics().holder_pids == ()
+
+
+def test_a_semaphore_used_as_a_signal_has_no_holders_to_abandon() -> None:
+    # Units added by release() beyond the initial value belong to no one, so a
+    # consumer that takes them and exits is not a dead holder.
+    sem = parkit.Semaphore(0)
+    sem.release()
+    assert sem.acquire(timeout=1)
+    assert sem.statistics().holder_pids == ()
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: parkit.Lock(timeout=-1), ValueError, "timeout must be None or a number"),
+        (lambda: _pk.Lock(timeout="1"), TypeError, "timeout must be None or a number"),
+        (lambda: _pk.Lock(abandoned="ignore"), ValueError, "abandoned must be"),
+        (lambda: parkit.Semaphore(-1), ValueError, "value must be >= 0"),
+        (lambda: _pk.Semaphore(1.5), TypeError, "value must be an int"),
+        (lambda: parkit.Barrier(0), ValueError, "parties must be >= 1"),
+        (lambda: _pk.Barrier(2, action=3), TypeError, "action must be callable"),
+        (lambda: _pk.Condition(threading.Lock()), TypeError, "parkit.Lock or parkit.RLock"),
+        (lambda: parkit.Lock().acquire(timeout=float("nan")), ValueError, "timeout"),
+    ],
+)
+def test_bad_arguments_say_what_is_allowed(make: object, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        make()  # type: ignore[operator]
+
+
+# ------------------------------------------------------------- passing them around
+
+
+def test_sync_objects_pass_to_pool_tasks(context: str) -> None:
+    lock, sem, ev = parkit.Lock(), parkit.BoundedSemaphore(2), parkit.Event()
+    ev.set()
+    with parkit.Pool(2, context=context) as pool:
+        out = pool.map(st.pool_task_with_lock, [(lock, sem, ev, x) for x in range(6)])
+    assert out == [x * x for x in range(6)]
+    assert lock.statistics().acquisitions == 6
+    assert sem.get_value() == 2
+
+
+def test_stdlib_locks_as_pool_arguments_name_the_parkit_alternative() -> None:
+    import multiprocessing
+
+    with pytest.raises(parkit.SerializationError, match=r"parkit\.Lock, RLock"):
+        _pk.map(st.pool_task_with_lock, [(multiprocessing.Lock(), None, None, 1)])
+
+
+def test_a_handle_pickles_small_and_names_the_same_object() -> None:
+    for obj in (parkit.Lock(), parkit.RLock(), parkit.Semaphore(2), parkit.Event()):
+        data = pickle.dumps(obj)
+        assert len(data) < 400
+        copy = pickle.loads(data)
+        assert copy._segment is obj._segment  # one view per process
+        assert repr(copy).startswith(f"<parkit.{type(obj).__name__} ")
+
+
+def test_the_owner_removes_the_segment_and_late_copies_say_why() -> None:
+    lock = parkit.Lock()
+    name = lock._segment.name
+    data = pickle.dumps(lock)
+    assert os.path.exists(f"/dev/shm/{name}")
+    assert os.stat(f"/dev/shm/{name}").st_mode & 0o777 == 0o600
+    del lock
+    assert not os.path.exists(f"/dev/shm/{name}")
+    with pytest.raises(FileNotFoundError, match="keep it alive"):
+        pickle.loads(data)
+
+
+def test_a_waiter_checks_holders_at_the_documented_interval() -> None:
+    assert _base.CHECK_INTERVAL == 0.2
