@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import SerializationError
-from . import _remote, _wire
+from . import _oob, _remote, _wire
 
 __all__ = [
     "Message",
@@ -186,7 +186,11 @@ def run_call(
     global _worker
     me = multiprocessing.current_process()
     _worker = WorkerInfo(me.name, os.getpid())
-    start_lifeline()
+    parent = multiprocessing.parent_process()
+    # If the parent is SIGKILLed, remove the shared-memory segments it owned
+    # (locks, queues, arrays): nobody else would (SPEC §6).
+    owner = f"parkit-{parent.pid}-" if parent is not None else None
+    start_lifeline(cleanup=None if owner is None else lambda: _oob.discard_prefix(owner))
     if not print_errors:
         # The parent handles Ctrl-C for run(): it stops this child. A traceback
         # here would only be noise (SPEC: workers print no tracebacks).
