@@ -5,6 +5,8 @@ This module is the whole public surface; everything else is internal.
 
 from . import errors as errors
 from ._core._context import default_context as default_context
+from ._pipe import Connection as Connection
+from ._pipe import Pipe as Pipe
 from ._pool._default import imap as imap
 from ._pool._default import map as map
 from ._pool._default import shutdown as shutdown
@@ -27,8 +29,10 @@ from .errors import WorkerCrashed as WorkerCrashed
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Connection",
     "LockTimeout",
     "ParkitError",
+    "Pipe",
     "Pool",
     "PoolBroken",
     "PoolStats",
