@@ -5,6 +5,8 @@ This module is the whole public surface; everything else is internal.
 
 from . import errors as errors
 from ._core._context import default_context as default_context
+from ._pipe import Connection as Connection
+from ._pipe import Pipe as Pipe
 from ._pool._default import imap as imap
 from ._pool._default import map as map
 from ._pool._default import shutdown as shutdown
@@ -39,11 +41,13 @@ __all__ = [
     "Barrier",
     "BoundedSemaphore",
     "Condition",
+    "Connection",
     "Event",
     "Lock",
     "LockAbandoned",
     "LockTimeout",
     "ParkitError",
+    "Pipe",
     "Pool",
     "PoolBroken",
     "PoolStats",

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 from ._core import _remote, _wire
 from ._core._context import ContextLike, preserving_global_start_method, resolve_context
 from ._core._worker import Message, Payload, describe_callable, run_call
+from ._pipe import Connection
 from .errors import SerializationError, TaskTimeout, WorkerCrashed
 
 __all__ = ["Process", "run"]
@@ -51,7 +52,11 @@ class Process(Generic[R]):
     * the start method is ``context=`` or :func:`parkit.default_context`, never
       the global default;
     * the child exits by itself if the parent dies, even by SIGKILL;
-    * subclassing and overriding ``run()`` is not supported: pass ``target``.
+    * subclassing and overriding ``run()`` is not supported: pass ``target``;
+    * a :class:`parkit.Connection` given directly in ``args`` or ``kwargs`` (not
+      nested in a container) is announced to its other end as used by the
+      child, so that the other end's ``recv()`` raises ``EOFError`` once the
+      child dies, even while the parent keeps a copy of the child's end.
 
     Args:
         target: the callable to run in the child.
@@ -117,6 +122,17 @@ class Process(Generic[R]):
             self._writer.close()
             self._writer = None
         _live.add(self)
+        pid = self._process.pid
+        assert pid is not None
+        # Tell the far end of each parkit Connection given directly as an
+        # argument which process now uses it, so that its recv() raises EOFError
+        # when this child dies, even though the parent still holds a copy of the
+        # child's end (FAULTS F26). Under fork nothing is pickled, so nothing
+        # else would tell it; under spawn/forkserver the child announces itself
+        # too, but only once it has unpickled its arguments.
+        for arg in (*self._args, *self._kwargs.values()):
+            if isinstance(arg, Connection):
+                arg._handed_to(pid)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the child ends, or ``timeout`` seconds pass.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing.context
 from collections.abc import Iterator
 from concurrent.futures import Future
-from typing import Literal, assert_type
+from typing import Any, Literal, assert_type
 
 import parkit
 
@@ -122,3 +122,19 @@ def check_locks() -> None:
     assert_type(parkit.Event().wait(1.0), bool)
     assert_type(parkit.Barrier(2).wait(1.0), int)
     parkit.Lock(abandoned="ignore")  # type: ignore[arg-type]
+
+
+def check_pipe() -> None:
+    a, b = parkit.Pipe[int]()
+    assert_type(parkit.Pipe[int](), tuple[parkit.Connection[int], parkit.Connection[int]])
+    assert_type(parkit.Pipe[str](duplex=False, context="spawn")[0], parkit.Connection[str])
+    assert_type(parkit.Pipe(), tuple[parkit.Connection[Any], parkit.Connection[Any]])
+    assert_type(a.recv(), int)
+    assert_type(a.recv(timeout=1.5), int)
+    assert_type(a.poll(), bool)
+    assert_type(a.send(1), None)
+    assert_type(b.recv_bytes(), bytes)
+    assert_type(b.closed, bool)
+    with a as c:
+        assert_type(c, parkit.Connection[int])
+    a.send("wrong")  # type: ignore[arg-type]
