@@ -121,3 +121,12 @@ def guard_is_free(q: parkit.Queue[Any]) -> bool:
         return False
     fcntl.flock(fd, fcntl.LOCK_UN)
     return True
+
+
+def echo(q_in: parkit.Queue[Any], q_out: parkit.Queue[Any]) -> int:
+    """Put back every item taken, until ``q_in`` is closed; return how many."""
+    n = 0
+    for item in q_in:
+        q_out.put(item)
+        n += 1
+    return n

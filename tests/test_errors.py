@@ -29,7 +29,10 @@ SAMPLES: dict[type[errors.ParkitError], errors.ParkitError] = {
     errors.WorkerCrashed: errors.WorkerCrashed(-9, 1234, 7, what="fn"),
     errors.SerializationError: errors.SerializationError("no", "result", "unpickle", 3),
     errors.TaskTimeout: errors.TaskTimeout(2.5, 4, what="fn"),
-    errors.LockTimeout: errors.LockTimeout("held", 1.0, holder_pid=42, holder_alive=False),
+    errors.LockTimeout: errors.LockTimeout(
+        "held", 1.0, holder_pid=42, holder_alive=False, held_for=2.5
+    ),
+    errors.LockAbandoned: errors.LockAbandoned("died", holder_pid=42, held_for=1.5),
     errors.QueueClosed: errors.QueueClosed("closed"),
     errors.PoolBroken: errors.PoolBroken("the initializer raised"),
 }

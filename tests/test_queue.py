@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 import parkit
@@ -54,6 +54,31 @@ def test_growing_and_compacting_keeps_order(blobs: list[bytes]) -> None:
     out.extend(q.get(timeout=1) for _ in range(q.qsize()))
     assert out == blobs
     assert q.statistics().capacity == 64 * 1024  # shrunk back once empty
+
+
+def test_anything_sent_through_another_process_comes_back_equal_and_in_order(
+    context: str,
+) -> None:
+    q_in, q_out = parkit.Queue[Any](), parkit.Queue[Any]()
+    echo = parkit.Process(st.echo, (q_in, q_out), context=context)
+    echo.start()
+    sent = 0
+
+    @settings(max_examples=10)
+    @given(hs.lists(_values, max_size=20))
+    def round_trip(items: list[Any]) -> None:
+        nonlocal sent
+        for item in items:
+            q_in.put(item)
+        sent += len(items)
+        assert [q_out.get(timeout=10) for _ in items] == items
+
+    try:
+        round_trip()
+    finally:
+        q_in.close()
+        assert echo.result(timeout=30) == sent
+        echo.join(10)
 
 
 def test_producer_and_consumer_processes(context: str) -> None:

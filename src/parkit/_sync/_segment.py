@@ -44,11 +44,10 @@ import os
 import secrets
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 
-from .._core import _oob
+from .._core import _oob, _peer
 from . import _futex
 
 __all__ = [
@@ -57,7 +56,6 @@ __all__ = [
     "Segment",
     "attach",
     "create",
-    "describe_holder",
     "is_alive",
     "myself",
 ]
@@ -67,32 +65,8 @@ _DIR = "/dev/shm"
 SEQ = 1
 _MAGIC = 0x70_6B_73_79  # "pksy"
 
-#: ``(pid, start time)``: a process, robust against pid reuse.
+#: ``(pid, start time)``: a process, robust against pid reuse (see ``_core._peer``).
 Identity = tuple[int, int]
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot, or None if it is gone.
-
-    Returns -1 where ``/proc`` is not available (liveness then rests on the pid).
-    A zombie (exited, not yet reaped) counts as gone.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return -1
-    # The command name (field 2) may contain spaces and parentheses: split after
-    # its closing parenthesis. Field 3 is the state, field 22 the start time.
-    fields = data[data.rfind(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
-
 
 _me: tuple[int, Identity] | None = None
 
@@ -102,38 +76,16 @@ def myself() -> Identity:
     global _me
     pid = os.getpid()
     if _me is None or _me[0] != pid:
-        start = _start_time(pid)
-        _me = (pid, (pid, -1 if start is None else start))
+        peer = _peer.identify(pid)
+        _me = (pid, (peer.pid, peer.start))
     return _me[1]
 
 
 def is_alive(who: Identity) -> bool:
-    """Whether the process ``who`` still runs (a zombie does not)."""
-    pid, start = who
-    if pid <= 0:
+    """Whether the process ``who`` still runs (a zombie does not; see ``_peer``)."""
+    if who[0] <= 0:
         return False
-    now = _start_time(pid)
-    if now is None:
-        return False
-    if now == -1 or start == -1:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return now == start
-
-
-def describe_holder(who: Identity, since_ns: int) -> str:
-    """``"pid 1234 (alive, holding it for 2.5 s)"``, for messages."""
-    pid, _ = who
-    state = "alive" if is_alive(who) else "dead"
-    if pid == os.getpid():
-        state = "this process"
-    held = (time.monotonic_ns() - since_ns) / 1e9 if since_ns else 0.0
-    return f"pid {pid} ({state}, holding it for {held:.1f} s)"
+    return _peer.is_alive(_peer.PeerId(who[0], who[1], 0))
 
 
 class Segment:
