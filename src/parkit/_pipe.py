@@ -99,15 +99,7 @@ class Connection(Generic[T]):
                 ``BrokenPipeError`` if every copy of the other end is closed.
         """
         self._check(send=True)
-        try:
-            data = _wire.dumps(obj)
-        except (Exception, SystemExit) as e:
-            raise SerializationError(
-                f"could not pickle a {type(obj).__qualname__} to send it through a Pipe: "
-                f"{type(e).__name__}: {e}",
-                direction="argument",
-                stage="pickle",
-            ) from e
+        data = _wire.dumps_or_raise(obj, f"a {type(obj).__qualname__} to send it through a Pipe")
         self._ch.send_data(data)
 
     def recv(self, timeout: float | None = None) -> T:
@@ -131,14 +123,9 @@ class Connection(Generic[T]):
             OSError: this end can only send, or is closed.
         """
         data = self.recv_bytes(timeout)
-        try:
-            obj: T = _wire.loads(data)
-        except (Exception, SystemExit) as e:
-            raise SerializationError(
-                f"could not unpickle an object received through a Pipe: {type(e).__name__}: {e}",
-                direction="argument",
-                stage="unpickle",
-            ) from e
+        obj: T = _wire.loads_or_raise(
+            data, "an object received through a Pipe", direction="argument"
+        )
         return obj
 
     def poll(self, timeout: float | None = 0.0) -> bool:

@@ -38,7 +38,16 @@ from typing import Any, Literal, TypeAlias
 
 import cloudpickle
 
-__all__ = ["MainPolicy", "describe_error", "dumps", "loads"]
+from ..errors import SerializationError
+
+__all__ = [
+    "MainPolicy",
+    "describe_error",
+    "dumps",
+    "dumps_or_raise",
+    "loads",
+    "loads_or_raise",
+]
 
 #: How objects defined in ``__main__`` travel:
 #: ``"auto"``: by reference when the receiver imported the main script and the
@@ -227,3 +236,32 @@ def describe_error(error: BaseException) -> str:
             "Barrier and Queue can be passed to pool tasks)"
         )
     return text
+
+
+def dumps_or_raise(
+    obj: Any, what: str, direction: Literal["argument", "result"] = "argument"
+) -> bytes:
+    """:func:`dumps`, a failure raised as ``SerializationError("could not pickle {what}")``."""
+    try:
+        return dumps(obj, main="auto")
+    except (Exception, SystemExit) as e:
+        raise SerializationError(
+            f"could not pickle {what}: {describe_error(e)}", direction=direction, stage="pickle"
+        ) from e
+
+
+def loads_or_raise(
+    data: bytes | bytearray | memoryview,
+    what: str,
+    direction: Literal["argument", "result"] = "result",
+) -> Any:
+    """:func:`loads`, a failure (``sys.exit`` in a ``__reduce__`` included) raised as
+    ``SerializationError("could not unpickle {what}")``."""
+    try:
+        return loads(data)
+    except (Exception, SystemExit) as e:
+        raise SerializationError(
+            f"could not unpickle {what}: {type(e).__name__}: {e}",
+            direction=direction,
+            stage="unpickle",
+        ) from e

@@ -106,15 +106,10 @@ class Payload:
     def __reduce__(self) -> tuple[Any, ...]:
         if self._call is None:
             return (_payload_from_bytes, (self._data,))
-        try:
-            data = _wire.dumps(self._call, main="auto")
-        except (Exception, SystemExit) as e:
-            raise SerializationError(
-                f"could not pickle the call {describe_callable(self._call[0])}(...) "
-                f"to send it to the child process: {type(e).__name__}: {e}",
-                direction="argument",
-                stage="pickle",
-            ) from e
+        data = _wire.dumps_or_raise(
+            self._call,
+            f"the call {describe_callable(self._call[0])}(...) to send it to the child process",
+        )
         return (_payload_from_bytes, (data,))
 
     def load(self) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:

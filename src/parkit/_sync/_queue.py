@@ -37,7 +37,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from .._core import _wire
 from .._core._context import ContextLike, resolve_context
-from ..errors import QueueClosed, SerializationError
+from ..errors import QueueClosed
 from ._base import FIRST_FREE, OPS, WAIT, WAITERS, SyncObject, check_timeout, until
 
 __all__ = ["Queue", "QueueStats"]
@@ -198,14 +198,7 @@ class Queue(SyncObject, Generic[T]):
             ValueError: the queue was closed.
         """
         timeout = 0.0 if not block else check_timeout(timeout)
-        try:
-            data = _wire.dumps(item, main="auto")
-        except (Exception, SystemExit) as e:
-            raise SerializationError(
-                f"could not pickle the item put on the Queue: {_wire.describe_error(e)}",
-                direction="argument",
-                stage="pickle",
-            ) from e
+        data = _wire.dumps_or_raise(item, "the item put on the Queue")
 
         def step(words: memoryview, check: bool) -> bool | Any:
             if words[_CLOSED]:
@@ -243,14 +236,7 @@ class Queue(SyncObject, Generic[T]):
         if data is WAIT:
             raise queue.Empty
         assert isinstance(data, bytes)
-        try:
-            item: T = _wire.loads(data)
-        except Exception as e:
-            raise SerializationError(
-                f"could not unpickle an item taken from the Queue: {type(e).__name__}: {e}",
-                direction="result",
-                stage="unpickle",
-            ) from e
+        item: T = _wire.loads_or_raise(data, "an item taken from the Queue")
         return item
 
     def put_nowait(self, item: T) -> None:
