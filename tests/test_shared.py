@@ -123,3 +123,10 @@ def test_the_segment_of_a_sigkilled_owner_is_removed_by_its_workers() -> None:
     for name in left:
         os.unlink(f"/dev/shm/{name}")
     assert left == []
+
+
+def test_a_fork_child_closing_an_inherited_array_removes_nothing() -> None:
+    with parkit.SharedArray.zeros(10) as sa:
+        parkit.run(sa.close, context="fork")
+        assert os.path.exists(f"/dev/shm/{sa.name}")
+    assert not os.path.exists(f"/dev/shm/{sa.name}")

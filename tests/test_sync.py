@@ -414,3 +414,13 @@ def test_the_owner_removes_the_segment_and_late_copies_say_why() -> None:
 
 def test_a_waiter_checks_holders_at_the_documented_interval() -> None:
     assert _base.CHECK_INTERVAL == 0.2
+
+
+def test_a_fork_child_closing_an_inherited_owner_handle_removes_nothing() -> None:
+    lock = parkit.Lock()
+    queue = parkit.Queue[int]()
+    names = [lock._segment.name, queue._segment.name]
+    parkit.run(lambda: (lock._segment.close(), queue._segment.close()), context="fork")
+    assert all(os.path.exists(f"/dev/shm/{n}") for n in names)
+    queue.put(1)
+    assert queue.get(timeout=1) == 1

@@ -38,9 +38,11 @@ def _numpy() -> Any:
     return numpy
 
 
-def _unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+def _unlink(path: str, owner_pid: int) -> None:
+    # A fork child inherits the owner's object: only the owner itself unlinks.
+    if os.getpid() == owner_pid:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 class SharedArray:
@@ -79,7 +81,7 @@ class SharedArray:
             region = mmap.mmap(fd, max(nbytes, 1), flags=mmap.MAP_SHARED)
         except BaseException:
             os.close(fd)
-            _unlink(path)
+            _unlink(path, os.getpid())
             raise
         os.close(fd)
         self = object.__new__(cls)
@@ -97,7 +99,7 @@ class SharedArray:
         path = os.path.join(_DIR, name)
         # The owner's segment goes when the owner is done with it, however that
         # happens (close, with, garbage collection, interpreter exit).
-        self._finalizer = weakref.finalize(self, _unlink, path) if owner else None
+        self._finalizer = weakref.finalize(self, _unlink, path, os.getpid()) if owner else None
 
     @classmethod
     def zeros(cls, shape: int | tuple[int, ...], dtype: Any = float) -> SharedArray:
