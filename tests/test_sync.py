@@ -420,7 +420,12 @@ def test_a_fork_child_closing_an_inherited_owner_handle_removes_nothing() -> Non
     lock = parkit.Lock()
     queue = parkit.Queue[int]()
     names = [lock._segment.name, queue._segment.name]
-    parkit.run(lambda: (lock._segment.close(), queue._segment.close()), context="fork")
+
+    def close_both() -> None:
+        lock._segment.close()
+        queue._segment.close()
+
+    parkit.run(close_both, context="fork")
     assert all(os.path.exists(f"/dev/shm/{n}") for n in names)
     queue.put(1)
     assert queue.get(timeout=1) == 1
