@@ -11,8 +11,8 @@ import parkit
 
 
 def hold_then_exit(lock: Any, ready: parkit.Event, how: str) -> None:
-    """Acquire ``lock`` (a lock or a semaphore), signal ``ready``, then die holding it."""
-    lock.acquire()
+    """Enter ``lock`` (a lock or a semaphore), signal ``ready``, then die holding it."""
+    lock.__enter__()
     ready.set()
     if how == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -130,3 +130,15 @@ def echo(q_in: parkit.Queue[Any], q_out: parkit.Queue[Any]) -> int:
         q_out.put(item)
         n += 1
     return n
+
+
+def take_units(sem: parkit.Semaphore, n: int) -> None:
+    """Take ``n`` units with bare acquire() calls and exit normally (a producer)."""
+    for _ in range(n):
+        sem.acquire()
+
+
+def block_in_get(q: parkit.Queue[Any], ready: parkit.Event) -> None:
+    """Signal ``ready``, then wait for ever in ``get`` (to be killed there)."""
+    ready.set()
+    q.get()

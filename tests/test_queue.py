@@ -53,7 +53,10 @@ def test_growing_and_compacting_keeps_order(blobs: list[bytes]) -> None:
             out.append(q.get(timeout=1))
     out.extend(q.get(timeout=1) for _ in range(q.qsize()))
     assert out == blobs
-    assert q.statistics().capacity == 64 * 1024  # shrunk back once empty
+    # Memory is given back once a quieter spell shows it is not needed.
+    q.put(b"small")
+    assert q.get(timeout=1) == b"small"
+    assert q.statistics().capacity <= 4 * 64 * 1024
 
 
 def test_anything_sent_through_another_process_comes_back_equal_and_in_order(
@@ -252,3 +255,29 @@ def test_the_guard_holds_across_a_remap_and_a_fork(context: str) -> None:
     finally:
         segment.unlock()
     assert parkit.run(st.guard_is_free, q, context=context, timeout=30) is True
+
+
+def test_a_waiter_killed_in_its_sleep_is_no_longer_counted(context: str) -> None:
+    q, ready = parkit.Queue[int](), parkit.Event()
+    p = parkit.Process(st.block_in_get, (q, ready), context=context)
+    p.start()
+    assert ready.wait(20)
+    deadline = time.monotonic() + 10
+    while q.statistics().waiters != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert q.statistics().waiters == 1
+    p.kill()
+    p.join(10)
+    assert q.statistics().waiters == 0
+
+
+def test_one_big_item_at_a_time_does_not_regrow_the_queue_each_time() -> None:
+    q = parkit.Queue[bytes]()
+    blob = b"b" * (1 << 20)
+    capacities = []
+    for _ in range(4):
+        q.put(blob)
+        assert q.get(timeout=1) == blob
+        capacities.append(q.statistics().capacity)
+    assert capacities == [capacities[0]] * 4
+    assert capacities[0] >= 1 << 20

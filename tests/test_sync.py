@@ -144,16 +144,22 @@ def test_hold_overrides_the_default_timeout() -> None:
 
 def test_semaphore_timeout_names_the_holders() -> None:
     sem = parkit.Semaphore(2, timeout=0.2)
-    sem.acquire()
-    sem.acquire()
-    start = time.monotonic()
-    with pytest.raises(parkit.LockTimeout) as info, sem:
-        pass
-    assert _elapsed(start) < 0.2 + SLACK
-    assert info.value.holder_pid == os.getpid()
-    assert f"held by pid {os.getpid()}, {os.getpid()}" in str(info.value)
-    sem.release(2)
+    with sem.hold(), sem.hold():
+        start = time.monotonic()
+        with pytest.raises(parkit.LockTimeout) as info, sem:
+            pass
+        assert _elapsed(start) < 0.2 + SLACK
+        assert (info.value.holder_pid, info.value.holder_alive) == (os.getpid(), True)
+        assert f"held by pid {os.getpid()}, {os.getpid()}" in str(info.value)
     assert sem.get_value() == 2
+    assert sem.statistics().holder_pids == ()
+    # Units taken by bare acquire() record no holder; the message says so.
+    sem.acquire()
+    sem.acquire()
+    with pytest.raises(parkit.LockTimeout, match="record no holder") as info, sem:
+        pass
+    assert info.value.holder_pid is None
+    sem.release(2)
 
 
 # ------------------------------------------------------------- enforced across processes
@@ -344,12 +350,69 @@ def test_lock_release_when_unlocked_and_bounded_semaphore_overflow() -> None:
 
 
 def test_a_semaphore_used_as_a_signal_has_no_holders_to_abandon() -> None:
-    # Units added by release() beyond the initial value belong to no one, so a
-    # consumer that takes them and exits is not a dead holder.
     sem = parkit.Semaphore(0)
     sem.release()
     assert sem.acquire(timeout=1)
     assert sem.statistics().holder_pids == ()
+
+
+def test_bare_acquires_by_a_process_that_exits_are_not_abandoned(context: str) -> None:
+    # A bounded buffer: producers acquire "spaces", the consumer releases them.
+    # A producer that took units and exited normally is no dead holder.
+    spaces = parkit.BoundedSemaphore(2)
+    p = parkit.Process(st.take_units, (spaces, 2), context=context)
+    p.start()
+    p.join(20)
+    assert (spaces.get_value(), spaces.statistics().holder_pids) == (0, ())
+    assert spaces.acquire(timeout=0.3) is False  # no LockAbandoned
+    spaces.release(2)  # the consumer frees both spaces
+    assert spaces.get_value() == 2
+    with pytest.raises(ValueError, match="too many"):
+        spaces.release()
+
+
+def test_acquire_minus_one_means_no_limit_as_in_the_stdlib() -> None:
+    lock = parkit.Lock()
+    assert lock.acquire(timeout=-1) is True
+    lock.release()
+    with pytest.raises(ValueError, match="timeout"):
+        lock.acquire(timeout=-2)
+
+
+def test_a_set_then_clear_pulse_wakes_a_waiter() -> None:
+    ev = parkit.Event()
+
+    def pulse() -> None:
+        ev.set()
+        ev.clear()
+
+    threading.Timer(0.2, pulse).start()
+    start = time.monotonic()
+    assert ev.wait(5) is True
+    assert _elapsed(start) < 0.2 + SLACK
+
+
+@pytest.mark.parametrize("action", [None, lambda: time.sleep(0.3)])
+def test_a_barrier_lets_no_extra_party_through_a_finishing_generation(action: Any) -> None:
+    # Four parties on a Barrier(2): two generations, each party released with a
+    # partner of its own generation (threading gives [0, 0, 1, 1]). A party that
+    # arrives while the last one runs the action waits for the next generation.
+    barrier = parkit.Barrier(2, action=action)
+    indexes: list[int] = []
+    lock = threading.Lock()
+
+    def party() -> None:
+        index = barrier.wait(20)
+        with lock:
+            indexes.append(index)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=party) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sorted(indexes) == [0] * 6 + [1] * 6
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ __all__ = [
     "Abandoned",
     "SyncObject",
     "check_timeout",
+    "reap_waiters",
     "until",
 ]
 
@@ -31,6 +32,10 @@ ABANDONED: Final = 3  # holds released because their holder died
 OPS: Final = 4  # successful acquisitions / puts, for statistics()
 _POLICY: Final = 5  # 0: raise LockAbandoned, 1: recover silently
 FIRST_FREE: Final = 8
+# The last words of the header page: who is waiting, per process, so that the
+# waits of a process killed while waiting can be taken out of WAITERS.
+_WAITER_TABLE: Final = 496
+_WAITER_ENTRIES: Final = 5  # (pid, start, count) each; more processes: counted only
 
 #: How often a waiter checks whether the holder it waits for is still alive.
 CHECK_INTERVAL = 0.2
@@ -59,6 +64,31 @@ def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
     return float(timeout)
 
 
+def _count_waiter(words: memoryview, me: _segment.Identity, delta: int) -> None:
+    words[WAITERS] += delta
+    free = None
+    for entry in range(_WAITER_TABLE, _WAITER_TABLE + 3 * _WAITER_ENTRIES, 3):
+        if (words[entry], words[entry + 1]) == me:
+            words[entry + 2] += delta
+            if words[entry + 2] <= 0:
+                words[entry] = words[entry + 1] = words[entry + 2] = 0
+            return
+        if free is None and words[entry] == 0:
+            free = entry
+    if delta > 0 and free is not None:
+        words[free], words[free + 1] = me
+        words[free + 2] = delta
+
+
+def reap_waiters(words: memoryview) -> None:
+    """Take the waits of processes that died while waiting out of WAITERS."""
+    for entry in range(_WAITER_TABLE, _WAITER_TABLE + 3 * _WAITER_ENTRIES, 3):
+        who = (int(words[entry]), int(words[entry + 1]))
+        if who[0] and not _segment.is_alive(who):
+            words[WAITERS] = max(0, words[WAITERS] - words[entry + 2])
+            words[entry] = words[entry + 1] = words[entry + 2] = 0
+
+
 def until(
     segment: Segment,
     step: Callable[[memoryview, bool], T | _Wait],
@@ -70,7 +100,9 @@ def until(
     first try and then every :data:`CHECK_INTERVAL` seconds, when the step
     should also look for dead holders (a read of ``/proc``, too dear for every
     wake-up). Between tries the caller sleeps on the segment's change counter,
-    counted in the WAITERS word so that changers know whom to wake.
+    counted in the WAITERS word (and, per process, in the waiter table, so that
+    a waiter killed in its sleep is taken out again) so that changers know
+    whether to wake anyone.
 
     Returns:
         What ``step`` returned, or WAIT if ``timeout`` expired first.
@@ -82,6 +114,7 @@ def until(
         segment.unlock()
     if result is not WAIT or timeout == 0:
         return result
+    me = _segment.myself()
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     next_check = start + CHECK_INTERVAL
@@ -96,15 +129,17 @@ def until(
             try:
                 words = segment.words
                 if waiting:
-                    words[WAITERS] -= 1
+                    _count_waiter(words, me, -1)
                     waiting = False
+                if check:
+                    reap_waiters(words)
                 result = step(words, check)
                 if result is not WAIT:
                     return result
                 remaining = CHECK_INTERVAL if deadline is None else deadline - now
                 if remaining <= 0:
                     return WAIT
-                words[WAITERS] += 1
+                _count_waiter(words, me, +1)
                 waiting = True
                 seen = int(words[_segment.SEQ])
             finally:
@@ -113,7 +148,7 @@ def until(
     finally:
         if waiting:
             with segment.guard() as words:
-                words[WAITERS] -= 1
+                _count_waiter(words, me, -1)
 
 
 class SyncObject:

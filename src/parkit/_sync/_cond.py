@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from . import _segment
 from ._base import FIRST_FREE, WAIT, WAITERS, SyncObject, check_timeout, until
@@ -26,6 +26,7 @@ _NOTIFIED: Final = 2
 
 # Event.
 _FLAG: Final = FIRST_FREE
+_SETS: Final = FIRST_FREE + 1  # set() calls: a set-then-clear still wakes waiters
 
 # Barrier.
 _PARTIES: Final = FIRST_FREE
@@ -33,6 +34,7 @@ _COUNT: Final = FIRST_FREE + 1
 _GENERATION: Final = FIRST_FREE + 2
 _BROKEN: Final = FIRST_FREE + 3
 _BROKEN_GENERATION: Final = FIRST_FREE + 4
+_DRAINING: Final = FIRST_FREE + 5  # the last party runs the action: others keep out
 _ARRIVED: Final = 16  # pids of this generation's arrivals
 _MAX_LISTED: Final = 400
 
@@ -133,6 +135,9 @@ class Condition(SyncObject):
         with self._segment.guard() as words:
             slot = next((s for s in self._slots() if words[s] == 0), None)
             if slot is None:
+                self._reap(words)
+                slot = next((s for s in self._slots() if words[s] == 0), None)
+            if slot is None:
                 raise RuntimeError(f"more than {_NSLOTS} threads wait on this Condition")
             ticket = int(words[_NEXT_TICKET])
             words[_NEXT_TICKET] += 1
@@ -155,6 +160,14 @@ class Condition(SyncObject):
                         words[slot + k] = 0
             self._lock._acquire_restore(depth, None)
         return notified
+
+    def _reap(self, words: memoryview) -> None:
+        # Slots of waiters whose process died.
+        for slot in self._slots():
+            who = (int(words[slot]), int(words[slot + 1]))
+            if who[0] and not _segment.is_alive(who):
+                for k in range(_SLOT_WORDS):
+                    words[slot + k] = 0
 
     def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
         """Wait until ``predicate()`` is true; return its last value (as the stdlib)."""
@@ -204,6 +217,7 @@ class Condition(SyncObject):
     def statistics(self) -> ConditionStats:
         """Who waits and who holds the lock (a snapshot)."""
         with self._segment.guard() as words:
+            self._reap(words)
             waiting = sorted(
                 (s for s in self._slots() if words[s] != 0 and words[s + 4] == _WAITING),
                 key=lambda s: words[s + 3],
@@ -233,6 +247,7 @@ class Event(SyncObject):
         """Set the flag and wake every waiter."""
         with self._segment.guard() as words:
             words[_FLAG] = 1
+            words[_SETS] += 1
             self._segment.changed(wake=bool(words[WAITERS]))
 
     def clear(self) -> None:
@@ -247,9 +262,11 @@ class Event(SyncObject):
             The flag: False only if the time ran out first (as the stdlib).
         """
         limit = self._timeout if timeout is None else check_timeout(timeout)
+        sets = int(self._segment.words[_SETS])
 
         def step(words: memoryview, check: bool) -> bool | Any:
-            return True if words[_FLAG] else WAIT
+            # A set() since we came counts even if clear() followed (as threading).
+            return True if words[_FLAG] or words[_SETS] != sets else WAIT
 
         return until(self._segment, step, limit) is not WAIT
 
@@ -309,15 +326,31 @@ class Barrier(SyncObject):
                 ran out, ``abort()``, ``reset()`` while waiting, the action raised).
         """
         limit = self._timeout if timeout is None else check_timeout(timeout)
-        with self._segment.guard() as words:
+        total = limit
+        deadline = None if limit is None else time.monotonic() + limit
+
+        def arrive(words: memoryview, check: bool) -> tuple[int, int, bool] | Any:
             if words[_BROKEN]:
                 raise threading.BrokenBarrierError("the barrier is broken")
-            generation = int(words[_GENERATION])
-            index = int(words[_COUNT])
+            if words[_DRAINING]:
+                return WAIT  # the previous generation's action still runs
+            generation, index = int(words[_GENERATION]), int(words[_COUNT])
             words[_COUNT] += 1
             if index < _MAX_LISTED:
                 words[_ARRIVED + index] = _segment.myself()[0]
             last = words[_COUNT] == words[_PARTIES]
+            if last and self._action is None:
+                self._next_generation(words)
+            elif last:
+                words[_DRAINING] = 1
+            return generation, index, last
+
+        arrived = until(self._segment, arrive, limit)
+        if arrived is WAIT:
+            raise threading.BrokenBarrierError(
+                f"the barrier's previous action was still running after {limit:g} s"
+            )
+        generation, index, last = cast(tuple[int, int, bool], arrived)
         if last:
             if self._action is not None:
                 try:
@@ -325,11 +358,11 @@ class Barrier(SyncObject):
                 except BaseException:
                     self._break(generation)
                     raise
-            with self._segment.guard() as words:
-                words[_GENERATION] += 1
-                words[_COUNT] = 0
-                self._segment.changed(wake=bool(words[WAITERS]))
+                with self._segment.guard() as words:
+                    self._next_generation(words)
             return index
+        if deadline is not None:
+            limit = max(0.0, deadline - time.monotonic())
 
         def step(words: memoryview, check: bool) -> bool | Any:
             if words[_BROKEN_GENERATION] == generation:
@@ -341,20 +374,27 @@ class Barrier(SyncObject):
         with self._segment.guard() as words:
             if words[_GENERATION] != generation and words[_BROKEN_GENERATION] != generation:
                 return index
-            arrived = int(words[_COUNT])
-            pids = [int(words[_ARRIVED + i]) for i in range(min(arrived, _MAX_LISTED))]
+            count = int(words[_COUNT])
+            pids = [int(words[_ARRIVED + i]) for i in range(min(count, _MAX_LISTED))]
             parties = int(words[_PARTIES])
         self._break(generation)
         raise threading.BrokenBarrierError(
-            f"the barrier timed out after {limit:g} s with {arrived} of {parties} "
+            f"the barrier timed out after {total:g} s with {count} of {parties} "
             f"parties arrived (pids {', '.join(map(str, pids))}); it is now broken"
         )
+
+    def _next_generation(self, words: memoryview) -> None:
+        words[_GENERATION] += 1
+        words[_COUNT] = 0
+        words[_DRAINING] = 0
+        self._segment.changed(wake=bool(words[WAITERS]))
 
     def _break(self, generation: int) -> None:
         with self._segment.guard() as words:
             if words[_GENERATION] == generation:
                 words[_BROKEN] = 1
                 words[_BROKEN_GENERATION] = generation
+                words[_DRAINING] = 0
                 self._segment.changed(wake=bool(words[WAITERS]))
 
     def reset(self) -> None:
@@ -365,6 +405,7 @@ class Barrier(SyncObject):
             words[_GENERATION] += 1
             words[_COUNT] = 0
             words[_BROKEN] = 0
+            words[_DRAINING] = 0
             self._segment.changed(wake=bool(words[WAITERS]))
 
     def abort(self) -> None:
@@ -372,6 +413,7 @@ class Barrier(SyncObject):
         with self._segment.guard() as words:
             words[_BROKEN] = 1
             words[_BROKEN_GENERATION] = words[_GENERATION]
+            words[_DRAINING] = 0
             self._segment.changed(wake=bool(words[WAITERS]))
 
     @property

@@ -26,6 +26,7 @@ from ._base import (
     Abandoned,
     SyncObject,
     check_timeout,
+    reap_waiters,
     until,
 )
 
@@ -42,6 +43,7 @@ _SINCE: Final = FIRST_FREE + 4  # time.monotonic_ns() when acquired
 _VALUE: Final = FIRST_FREE
 _INITIAL: Final = FIRST_FREE + 1
 _BOUND: Final = FIRST_FREE + 2  # 0: unbounded
+_NHELD: Final = FIRST_FREE + 3  # holder slots in use
 _SLOTS: Final = 16
 _SLOT_WORDS: Final = 4  # pid, start, tid, since
 _NSLOTS: Final = 120
@@ -79,7 +81,8 @@ class SemaphoreStats:
     Attributes:
         value: units available now.
         initial: the value it was created with.
-        holder_pids: pids holding one of the initial units (one entry per unit).
+        holder_pids: pids holding a unit taken by ``with``/``hold()``, oldest
+            first (one entry per unit).
         waiters: threads waiting for it, in every process.
         acquisitions: successful acquisitions so far.
         abandoned: units given back because their holder died.
@@ -103,6 +106,13 @@ class _Acquirable(SyncObject):
     def _try(self, words: memoryview, check: bool) -> bool | Any:
         raise NotImplementedError
 
+    def _try_entered(self, words: memoryview, check: bool) -> bool | Any:
+        # What ``with`` and ``hold()`` take (a Semaphore records the holder).
+        return self._try(words, check)
+
+    def _release_entered(self) -> None:
+        self.release()
+
     def _blocked_by(self) -> LockTimeout:
         raise NotImplementedError
 
@@ -119,6 +129,8 @@ class _Acquirable(SyncObject):
             LockAbandoned: a holder died holding it; its hold has been released
                 (see :class:`parkit.LockAbandoned`).
         """
+        if timeout == -1:  # the stdlib's "no limit"
+            timeout = None
         timeout = check_timeout(timeout) if block else 0.0
         return until(self._segment, self._try, timeout) is not WAIT
 
@@ -140,10 +152,10 @@ class _Acquirable(SyncObject):
         try:
             yield
         finally:
-            self.release()
+            self._release_entered()
 
     def _enter(self, timeout: float | None) -> None:
-        if until(self._segment, self._try, timeout) is WAIT:
+        if until(self._segment, self._try_entered, timeout) is WAIT:
             assert timeout is not None
             error = self._blocked_by()
             error.timeout = timeout
@@ -154,7 +166,7 @@ class _Acquirable(SyncObject):
         return True
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        self._release_entered()
 
     def release(self) -> None:
         raise NotImplementedError
@@ -306,6 +318,7 @@ class Lock(_Acquirable):
     def statistics(self) -> LockStats:
         """Who holds it, for how long, and how many wait (a snapshot)."""
         with self._segment.guard() as words:
+            reap_waiters(words)
             depth, pid, start = int(words[_COUNT]), int(words[_PID]), int(words[_START])
             since, waiters = int(words[_SINCE]), int(words[WAITERS])
             acquisitions, abandoned = int(words[OPS]), int(words[ABANDONED])
@@ -362,12 +375,14 @@ class Semaphore(_Acquirable):
     """A counter shared by processes: ``acquire`` takes a unit, ``release`` adds one.
 
     ``with sem:`` waits at most ``timeout`` seconds, then raises
-    :class:`parkit.LockTimeout` naming the pids holding its units. It knows
-    which processes hold the units it started with (up to 120), so units held
-    by a process that died are given back and reported
+    :class:`parkit.LockTimeout` naming the pids holding its units. Units taken
+    by ``with sem:`` or ``sem.hold()`` are recorded with their holder (up to
+    120 at a time), since the same thread gives them back; a holder that dies
+    inside the block has its unit given back and reported
     (:class:`parkit.LockAbandoned`, or silently with ``abandoned="recover"``).
-    Units beyond the initial value, added by ``release()`` (a semaphore used as
-    a signal), belong to no one.
+    ``acquire()`` and ``release()`` on their own are plain counter operations
+    that may happen in different processes (a bounded buffer, a signal), so
+    their units belong to no one.
 
     Args:
         value: the initial number of units (>= 0).
@@ -395,22 +410,16 @@ class Semaphore(_Acquirable):
         return range(_SLOTS, _SLOTS + _NSLOTS * _SLOT_WORDS, _SLOT_WORDS)
 
     def _held(self, words: memoryview) -> list[int]:
+        if not words[_NHELD]:
+            return []
         return [s for s in self._slots() if words[s] != 0]
 
     def _try(self, words: memoryview, check: bool) -> bool | Any:
         if words[_VALUE] > 0:
             words[_VALUE] -= 1
             words[OPS] += 1
-            # Track the unit if it is one of the initial ones.
-            if words[_INITIAL] - words[_VALUE] > len(self._held(words)):
-                for slot in self._slots():
-                    if words[slot] == 0:
-                        words[slot], words[slot + 1] = _segment.myself()
-                        words[slot + 2] = threading.get_ident()
-                        words[slot + 3] = time.monotonic_ns()
-                        break
             return True
-        if check:
+        if check and words[_NHELD]:
             dead = [
                 s
                 for s in self._held(words)
@@ -420,17 +429,47 @@ class Semaphore(_Acquirable):
                 return self._abandon(words, dead)
         return WAIT
 
+    def _try_entered(self, words: memoryview, check: bool) -> bool | Any:
+        taken = self._try(words, check)
+        if taken is True:
+            for slot in self._slots():
+                if words[slot] == 0:
+                    words[slot], words[slot + 1] = _segment.myself()
+                    words[slot + 2] = threading.get_ident()
+                    words[slot + 3] = time.monotonic_ns()
+                    words[_NHELD] += 1
+                    break
+        return taken
+
+    def _release_entered(self) -> None:
+        key = (*_segment.myself(), threading.get_ident())
+        with self._segment.guard() as words:
+            mine = [s for s in self._held(words) if (words[s], words[s + 1], words[s + 2]) == key]
+            if mine:
+                self._clear(words, mine[-1])
+            self._add(words, 1)
+
+    def _clear(self, words: memoryview, slot: int) -> None:
+        for k in range(_SLOT_WORDS):
+            words[slot + k] = 0
+        words[_NHELD] -= 1
+
+    def _add(self, words: memoryview, n: int) -> None:
+        if words[_BOUND] and words[_VALUE] + n > words[_BOUND]:
+            raise ValueError(f"{self._WHAT} released too many times")
+        words[_VALUE] += n
+        self._segment.changed(wake=bool(words[WAITERS]))
+
     def _abandon(self, words: memoryview, dead: list[int]) -> bool | Any:
         pids = sorted({int(words[s]) for s in dead})
         held = max(_held_for(int(words[s + 3])) for s in dead)
         for slot in dead:
-            for k in range(_SLOT_WORDS):
-                words[slot + k] = 0
-            words[_VALUE] += 1
+            self._clear(words, slot)
             words[ABANDONED] += 1
+        words[_VALUE] += len(dead)
+        self._segment.changed(wake=bool(words[WAITERS]))
         if self._recover:
             return self._try(words, False)
-        self._segment.changed(wake=bool(words[WAITERS]))
         raise LockAbandoned(
             f"{self._WHAT} {self._segment.name}: pid {', '.join(map(str, pids))} died "
             f"holding {len(dead)} unit(s) (for up to {held:.1f} s); the units are "
@@ -440,30 +479,15 @@ class Semaphore(_Acquirable):
         )
 
     def release(self, n: int = 1) -> None:
-        """Add ``n`` units, waking as many waiters.
+        """Add ``n`` units, waking waiters.
 
         Raises:
             ValueError: ``n`` < 1, or (BoundedSemaphore) released more than acquired.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an int >= 1, not {n!r}")
-        me = _segment.myself()
-        tid = threading.get_ident()
         with self._segment.guard() as words:
-            if words[_BOUND] and words[_VALUE] + n > words[_BOUND]:
-                raise ValueError(f"{self._WHAT} released too many times")
-            words[_VALUE] += n
-            for _ in range(n):
-                held = self._held(words)
-                if len(held) <= max(0, words[_INITIAL] - words[_VALUE]):
-                    break
-                # Untrack one unit: this thread's, else this process's, else the oldest.
-                mine = [s for s in held if (words[s], words[s + 1]) == me]
-                ours = [s for s in mine if words[s + 2] == tid]
-                slot = (ours or mine or sorted(held, key=lambda s: words[s + 3]))[0]
-                for k in range(_SLOT_WORDS):
-                    words[slot + k] = 0
-            self._segment.changed(wake=bool(words[WAITERS]))
+            self._add(words, n)
 
     def get_value(self) -> int:
         """Units available now (a snapshot; correct on every OS, unlike the stdlib's)."""
@@ -471,12 +495,16 @@ class Semaphore(_Acquirable):
 
     def _blocked_by(self) -> LockTimeout:
         stats = self.statistics()
-        holders = ", ".join(map(str, stats.holder_pids)) or "no one (units taken as signals)"
         first = stats.holder_pids[0] if stats.holder_pids else None
         alive = None if first is None else self._pid_alive(first)
+        holders = (
+            f"held by pid {', '.join(map(str, stats.holder_pids))}"
+            if stats.holder_pids
+            else "taken by acquire() calls, which record no holder"
+        )
         return LockTimeout(
-            f"could not acquire the {self._WHAT} {self._segment.name} in time: all "
-            f"{stats.initial} unit(s) taken; held by pid {holders}",
+            f"could not acquire the {self._WHAT} {self._segment.name} in time: no unit "
+            f"free ({stats.initial} initially); {holders}",
             0.0,
             holder_pid=first,
             holder_alive=alive,
@@ -492,7 +520,8 @@ class Semaphore(_Acquirable):
     def statistics(self) -> SemaphoreStats:
         """Units available, holders and waiters (a snapshot)."""
         with self._segment.guard() as words:
-            held = self._held(words)
+            reap_waiters(words)
+            held = sorted(self._held(words), key=lambda s: words[s + 3])
             return SemaphoreStats(
                 value=int(words[_VALUE]),
                 initial=int(words[_INITIAL]),

@@ -22,7 +22,8 @@ The items live in the queue's own shared-memory file, not in a pipe::
 * The data area is the region ``[HEAD, TAIL)``, grown on demand (the file is
   extended and every process remaps it); when the live region fits in the
   consumed half, it is moved to the front instead. An empty queue restarts at
-  offset 0 and gives back memory it grew beyond 4x its initial size.
+  offset 0, and gives back memory once it maps over 4x what its last busy
+  spell needed.
 * ``close()`` by any process closes the queue for all of them.
 """
 
@@ -38,7 +39,16 @@ from typing import Any, Final, Generic, TypeVar
 from .._core import _wire
 from .._core._context import ContextLike, resolve_context
 from ..errors import QueueClosed
-from ._base import FIRST_FREE, OPS, WAIT, WAITERS, SyncObject, check_timeout, until
+from ._base import (
+    FIRST_FREE,
+    OPS,
+    WAIT,
+    WAITERS,
+    SyncObject,
+    check_timeout,
+    reap_waiters,
+    until,
+)
 
 __all__ = ["Queue", "QueueStats"]
 
@@ -51,6 +61,7 @@ _MAXSIZE: Final = FIRST_FREE + 3
 _CAPACITY: Final = FIRST_FREE + 4
 _CLOSED: Final = FIRST_FREE + 5
 _GETS: Final = FIRST_FREE + 6
+_HIGH_WATER: Final = FIRST_FREE + 7  # most bytes live since the queue was last empty
 
 _INITIAL_CAPACITY = 64 * 1024
 _FRAME = struct.Struct("<Q")
@@ -167,6 +178,7 @@ class Queue(SyncObject, Generic[T]):
         words[_TAIL] = tail + size
         words[_COUNT] += 1
         words[OPS] += 1
+        words[_HIGH_WATER] = max(words[_HIGH_WATER], tail + size - words[_HEAD])
 
     def _take(self, words: memoryview) -> bytes:
         area = self._data(words)
@@ -177,10 +189,17 @@ class Queue(SyncObject, Generic[T]):
         if head >= words[_TAIL]:
             words[_HEAD] = words[_TAIL] = 0
             words[_COUNT] = 0
-            if words[_CAPACITY] > 4 * _INITIAL_CAPACITY:
-                # Shrink: announce the smaller size before cutting the file.
-                words[_CAPACITY] = _INITIAL_CAPACITY
-                self._segment.resize_data(_INITIAL_CAPACITY)
+            # Give back memory only when far more is mapped than the last busy
+            # spell needed: a queue that passes one big item at a time would
+            # otherwise grow and shrink for every item.
+            need = _INITIAL_CAPACITY
+            while need < 2 * words[_HIGH_WATER]:
+                need *= 2
+            words[_HIGH_WATER] = 0
+            if words[_CAPACITY] > 4 * need:
+                # Announce the smaller size before cutting the file.
+                words[_CAPACITY] = need
+                self._segment.resize_data(need)
         else:
             words[_HEAD] = head
             words[_COUNT] -= 1
@@ -289,6 +308,7 @@ class Queue(SyncObject, Generic[T]):
     def statistics(self) -> QueueStats:
         """Size, memory, waiters and totals (a snapshot)."""
         with self._segment.guard() as words:
+            reap_waiters(words)
             return QueueStats(
                 size=int(words[_COUNT]),
                 nbytes=int(words[_TAIL] - words[_HEAD]),
