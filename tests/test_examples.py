@@ -13,7 +13,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 
 def test_there_are_examples() -> None:
-    assert [p.name for p in EXAMPLES] == ["quickstart.py"]
+    assert [p.name for p in EXAMPLES] == ["queues_and_locks.py", "quickstart.py"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -30,10 +30,23 @@ def test_example_runs(path: Path) -> None:
 
 def test_quickstart_shows_results_and_the_worker_traceback() -> None:
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES[0])], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, str(EXAMPLES[1])], capture_output=True, text=True, timeout=60, check=True
     )
     assert "collatz_steps(837799) = 524" in done.stdout
     assert "errors='return': [10, 20, ValueError(\"bad input row 17: '???'\"), 40," in done.stdout
     assert "ValueError: bad input row 17: '???'" in done.stderr
     assert 'quickstart.py", line 37, in parse_row' in done.stderr
     assert "[parkit] raised by parse_row on item 2 in worker 'parkit-pool" in done.stderr
+
+
+def test_queues_and_locks_example_shows_the_diagnostics() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES[0])], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "squares: [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
+        "pipe: hello from a child",
+        "LockTimeout names the holder: True True",
+        "LockAbandoned names the dead holder: True",
+        "and the lock works again: True",
+    ]
