@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
@@ -10,11 +11,12 @@ from typing import Any
 import pytest
 
 import parkit
-from parkit._pool import _engine
+from parkit._pool import _channel, _engine
 from parkit._pool._channel import Channel
 from tasks import echo_big, poly, square
 
 BOUND_S = 20.0
+F_GETPIPE_SZ = 1032
 
 
 def test_channel_frames_round_trip_in_both_header_forms() -> None:
@@ -28,12 +30,26 @@ def test_channel_frames_round_trip_in_both_header_forms() -> None:
         assert r.recv_bytes() == b"hello"
         w2.send_bytes(b"one")
         w2.send_bytes(b"")
-        w2.send_bytes(b"x" * 100_000)
+        # More than a default pipe holds: written from a thread, as a worker
+        # would, while the channel reads (and grows the pipe once it saw it full).
+        writer = threading.Thread(target=w2.send_bytes, args=(b"x" * 300_000,))
+        writer.start()
         frames: list[bytes] = []
         deadline = time.monotonic() + 5
         while len(frames) < 3 and time.monotonic() < deadline:
             frames += channel.receive()
-        assert frames == [b"one", b"", b"x" * 100_000]
+        writer.join()
+        assert frames == [b"one", b"", b"x" * 300_000]
+        assert fcntl.fcntl(r2.fileno(), F_GETPIPE_SZ) == _channel._PIPE_SIZE
+        # A large task frame grows the task pipe before it is written.
+        reader = threading.Thread(target=lambda: frames.append(r.recv_bytes()))
+        reader.start()
+        channel.send(b"y" * 300_000)
+        while not channel.flush():
+            time.sleep(0.001)
+        reader.join()
+        assert frames[-1] == b"y" * 300_000
+        assert fcntl.fcntl(w.fileno(), F_GETPIPE_SZ) == _channel._PIPE_SIZE
         # The long form (-1, then 8 bytes) that frames over 2 GiB use.
         os.write(
             w2.fileno(), (-1).to_bytes(4, "big", signed=True) + (3).to_bytes(8, "big") + b"abc"

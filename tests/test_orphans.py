@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -29,28 +30,62 @@ if __name__ == "__main__":
     os.kill(os.getpid(), signal.SIGKILL)
 """
 
+# Pool workers, one busy in a task and one idle: both must go.
+POOL_SCRIPT = """
+import os, signal, sys, time
+import psutil
+import parkit
 
-@pytest.mark.parametrize("method", available_methods())
-def test_child_exits_when_parent_is_killed(method: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SCRIPT), method],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == -9, done.stderr
-    pid = int(done.stdout.split()[0])
+def sleep_forever():
+    while True:
+        time.sleep(60)
+
+if __name__ == "__main__":
+    pool = parkit.Pool(2, context=sys.argv[1])
+    pool.map(abs, [1, 2])
+    pool.submit(sleep_forever)
+    time.sleep(0.2)
+    print(*(c.pid for c in psutil.Process().children(recursive=True)), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _wait_gone(pid: int) -> bool:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
             if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                break
+                return True
         except psutil.NoSuchProcess:
-            break
+            return True
         time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
+    os.kill(pid, 9)
+    return False
+
+
+def _run_and_kill(script: str, method: str, tmp_path: Path) -> list[int]:
+    return [int(word) for word in _run_and_kill_words(script, method, tmp_path)]
+
+
+def _run_and_kill_words(script: str, method: str, tmp_path: Path) -> list[str]:
+    # Files, not pipes: an orphan holding a pipe open would hang subprocess.run.
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script), method],
+            stdout=stdout,
+            stderr=stderr,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == -9, err.read_text()
+    return out.read_text().split()
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_child_exits_when_parent_is_killed(method: str, tmp_path: Path) -> None:
+    pid = _run_and_kill(SCRIPT, method, tmp_path)[0]
+    if not _wait_gone(pid):
         pytest.fail(f"child {pid} outlived its SIGKILLed parent by more than 5 s")
 
 
@@ -73,16 +108,8 @@ if __name__ == "__main__":
 
 
 @pytest.mark.parametrize("method", available_methods())
-def test_a_child_removes_the_segments_of_its_sigkilled_parent(method: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SEGMENTS_SCRIPT), method],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == -9, done.stderr
-    pid, *names = done.stdout.split()
+def test_a_child_removes_the_segments_of_its_sigkilled_parent(method: str, tmp_path: Path) -> None:
+    pid, *names = _run_and_kill_words(SEGMENTS_SCRIPT, method, tmp_path)
     assert len(names) == 2
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(os.path.exists(f"/dev/shm/{n}") for n in names):
@@ -91,3 +118,11 @@ def test_a_child_removes_the_segments_of_its_sigkilled_parent(method: str) -> No
     with contextlib.suppress(ProcessLookupError):
         os.kill(int(pid), 9)
     assert left == []
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_pool_workers_exit_when_parent_is_killed(method: str, tmp_path: Path) -> None:
+    pids = _run_and_kill(POOL_SCRIPT, method, tmp_path)  # the forkserver's children too
+    assert len(pids) >= 2
+    left = [pid for pid in pids if not _wait_gone(pid)]
+    assert not left, f"workers {left} outlived their SIGKILLed parent by more than 5 s"

@@ -26,7 +26,6 @@ is missing, full or not writable, everything travels in-band, as before.
 from __future__ import annotations
 
 import contextlib
-import glob
 import itertools
 import mmap
 import os
@@ -158,6 +157,15 @@ def discard(descriptor: bytes | memoryview) -> None:
 
 def discard_prefix(name_prefix: str) -> None:
     """Unlink every segment whose name starts with ``name_prefix``."""
-    for path in glob.glob(os.path.join(_DIR, glob.escape(name_prefix) + "*")):
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    # A plain prefix test, not glob(): glob compiles a regex per pattern, and
+    # every worker's pattern is new (its pid), which cost ~0.2 ms per worker
+    # on each pool shutdown.
+    try:
+        entries = os.scandir(_DIR)
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            if entry.name.startswith(name_prefix):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
