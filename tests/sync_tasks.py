@@ -104,6 +104,16 @@ def pool_task_with_lock(args: tuple[parkit.Lock, parkit.Semaphore, parkit.Event,
         return x * x
 
 
+def pool_task_with_rlock(args: tuple[parkit.RLock, parkit.Semaphore, int]) -> int:
+    rlock, sem, x = args
+    assert sem.acquire(timeout=10)
+    try:
+        with rlock, rlock:  # re-entrant in the worker too
+            return x + 1
+    finally:
+        sem.release()
+
+
 def pool_task_put(args: tuple[parkit.Queue[int], int]) -> int:
     q, x = args
     q.put(x)

@@ -445,6 +445,10 @@ def test_sync_objects_pass_to_pool_tasks(context: str) -> None:
     assert out == [x * x for x in range(6)]
     assert lock.statistics().acquisitions == 6
     assert sem.get_value() == 2
+    rlock, plain = parkit.RLock(), parkit.Semaphore(1)
+    args = [(rlock, plain, x) for x in range(4)]
+    assert parkit.map(st.pool_task_with_rlock, args, context=context) == [1, 2, 3, 4]
+    assert (rlock.statistics().acquisitions, plain.get_value()) == (8, 1)
 
 
 def test_stdlib_locks_as_pool_arguments_name_the_parkit_alternative() -> None:
