@@ -7,6 +7,8 @@ They live in an importable module so that every library ships them the same way
 from __future__ import annotations
 
 import itertools
+import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +25,13 @@ def spin(iterations: int) -> int:
     for i in range(iterations):
         total += i * i % 7
     return total
+
+
+def spin_timed(iterations: int) -> tuple[int, float, float]:
+    """:func:`spin`, returning (worker pid, start, end) on the system-wide monotonic clock."""
+    start = time.monotonic()
+    spin(iterations)
+    return os.getpid(), start, time.monotonic()
 
 
 def array_sum(a: Any) -> float:
