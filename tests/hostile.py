@@ -200,6 +200,36 @@ def raise_group() -> NoReturn:
     raise ExceptionGroup("several", [ValueError(1), TypeError("two")])
 
 
+def fail_member(k: int) -> NoReturn:
+    raise ValueError(f"member {k}")
+
+
+def raise_group_of_raised() -> NoReturn:
+    """A group of raised members (one with a cause, one a nested group), raised
+    inside the handler of one of them, as ``except`` blocks usually do."""
+    errors: list[Exception] = []
+    try:
+        fail_member(0)
+    except ValueError as e:
+        errors.append(e)
+    try:
+        try:
+            fail_member(2)
+        except ValueError as e:
+            raise KeyError("caused") from e
+    except KeyError as e:
+        errors.append(e)
+    try:
+        raise_group()
+    except ExceptionGroup as e:
+        errors.append(e)
+    try:
+        fail_member(1)
+    except ValueError as e:
+        errors.insert(1, e)
+        raise ExceptionGroup("raised", errors)  # noqa: B904 - the context is the point
+
+
 def raise_instance(exc: BaseException) -> NoReturn:
     raise exc
 

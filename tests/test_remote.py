@@ -253,6 +253,38 @@ def test_exception_group_survives(context: str) -> None:
     ]
 
 
+def _frames(exc: BaseException) -> list[str]:
+    return [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+
+
+def test_exception_group_members_keep_their_tracebacks_and_chains(context: str) -> None:
+    with pytest.raises(ExceptionGroup) as info:
+        parkit.run(hostile.raise_group_of_raised, context=context)
+    group = info.value
+    first, second, caused, nested = group.exceptions
+    assert [type(e) for e in group.exceptions] == [ValueError, ValueError, KeyError, ExceptionGroup]
+    assert (first.args, second.args) == (("member 0",), ("member 1",))
+    assert _frames(first) == ["raise_group_of_raised", "fail_member"]
+    assert _frames(second) == ["raise_group_of_raised", "fail_member"]
+    # The member's own chain, and the group's context being that very member.
+    assert _frames(caused) == ["raise_group_of_raised"]
+    assert type(caused.__cause__) is ValueError
+    assert caused.__cause__.args == ("member 2",)
+    assert _frames(caused.__cause__) == ["raise_group_of_raised", "fail_member"]
+    assert group.__context__ is second
+    assert _frames(group)[-1] == "raise_group_of_raised"
+    # A nested group's members are dressed too (raised bare: no traceback of their own).
+    assert isinstance(nested, ExceptionGroup)
+    assert _frames(nested) == ["raise_group_of_raised", "raise_group"]
+    assert [(type(e), e.args) for e in nested.exceptions] == [
+        (ValueError, (1,)),
+        (TypeError, ("two",)),
+    ]
+    shown = "".join(traceback.format_exception(group))
+    # Members 0, 1 and 2 in the group, and member 1 again as the group's context.
+    assert shown.count(", in fail_member\n") == 4
+
+
 @pytest.mark.parametrize(
     "cls",
     [SystemExit, KeyError, OSError, FileNotFoundError, StopIteration, UnicodeDecodeError],

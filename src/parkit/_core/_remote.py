@@ -56,6 +56,8 @@ class ExceptionRecord:
     context: ExceptionRecord | None = None
     suppress_context: bool = False
     notes: list[str] = field(default_factory=list)
+    #: An exception group's members, in order, each with its own traceback and chain.
+    members: list[ExceptionRecord] | None = None
 
 
 def _qualified_name(tp: type) -> str:
@@ -143,6 +145,11 @@ def _capture(exc: BaseException, depth: int, memo: dict[int, ExceptionRecord]) -
         notes=[n for n in getattr(exc, "__notes__", ()) if isinstance(n, str)],
     )
     memo[id(exc)] = record
+    if depth < _MAX_CHAIN and isinstance(exc, BaseExceptionGroup):
+        # The group's own pickle carries its members' types and args only.
+        record.members = [
+            memo.get(id(member)) or _capture(member, depth + 1, memo) for member in exc.exceptions
+        ]
     if depth < _MAX_CHAIN:
         for attr in ("cause", "context"):
             linked = getattr(exc, f"__{attr}__")
@@ -246,6 +253,24 @@ def _rebuild(record: ExceptionRecord, memo: dict[int, BaseException]) -> BaseExc
         return done
     exc = _rebuild_one(record)
     memo[id(record)] = exc
+    return _dress(exc, record, memo)
+
+
+def _dress(
+    exc: BaseException, record: ExceptionRecord, memo: dict[int, BaseException]
+) -> BaseException:
+    """Give ``exc`` (already in ``memo``) its members', traceback and chain."""
+    if (
+        record.members is not None
+        and isinstance(exc, BaseExceptionGroup)
+        and len(exc.exceptions) == len(record.members)
+    ):
+        # Members first: the group's context is often one of them
+        # (``raise ExceptionGroup(..., [e])`` inside ``except ... as e``).
+        for member, member_record in zip(exc.exceptions, record.members, strict=True):
+            if id(member_record) not in memo:
+                memo[id(member_record)] = member
+                _dress(member, member_record, memo)
     tb = _traceback(record)
     if tb is not None:
         exc = exc.with_traceback(tb)
