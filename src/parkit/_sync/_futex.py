@@ -19,7 +19,6 @@ is latency. :data:`NATIVE` says which one is in use.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import platform
 import sys
@@ -56,10 +55,17 @@ def _load() -> tuple[object, int] | None:
     number = _SYS_FUTEX.get(platform.machine().lower())
     if number is None:
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        syscall = libc.syscall
-    except (OSError, AttributeError):
+    # The running interpreter already links libc: dlopen(NULL) finds syscall() there
+    # at no cost, where ctypes.util.find_library runs `ldconfig -p` in a subprocess
+    # (~4 ms, at import time, in every spawned worker).
+    syscall = None
+    for name in (None, "libc.so.6"):
+        try:
+            syscall = ctypes.CDLL(name, use_errno=True).syscall
+            break
+        except (OSError, AttributeError):
+            continue
+    if syscall is None:
         return None
     syscall.restype = ctypes.c_long
     return syscall, number
