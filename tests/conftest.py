@@ -17,6 +17,7 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -119,6 +120,30 @@ def _descendants() -> list[Any]:
         return []
 
 
+_PARKIT_SEGMENT = re.compile(r"parkit-(\d+)-")
+
+
+def _someone_elses(name: str, my_pid: int) -> bool:
+    """Whether a /dev/shm entry belongs to a live process outside this test run.
+
+    parkit names its segments after their owner's pid. An entry whose owner is alive
+    and neither this process nor one of its descendants comes from another program
+    (a second test run on the same machine): not this test's leak, and not ours to
+    remove. An entry whose owner is gone counts, since that owner may have been one
+    of this test's children.
+    """
+    match = _PARKIT_SEGMENT.match(name)
+    if match is None:
+        return False
+    pid = int(match[1])
+    if pid == my_pid:
+        return False
+    try:
+        return my_pid not in {parent.pid for parent in psutil.Process(pid).parents()}
+    except psutil.Error:
+        return False  # gone
+
+
 def _shm_entries() -> set[str]:
     try:
         return set(os.listdir(_SHM_DIR))
@@ -165,7 +190,9 @@ def _find_leaks(before: _Snapshot) -> _Leaks:
         (t for t in threading.enumerate() if t not in before.threads and t.is_alive()),
         key=lambda t: t.name,
     )
-    leaks.shm = sorted(_shm_entries() - before.shm)
+    leaks.shm = sorted(
+        name for name in _shm_entries() - before.shm if not _someone_elses(name, my_pid)
+    )
     return leaks
 
 

@@ -7,6 +7,7 @@ names what leaked, while clean ones pass.
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 import uuid
@@ -154,6 +155,36 @@ def test_new_dev_shm_entry_is_reported_and_removed(inner: pytest.Pytester) -> No
         assert not shm_path.exists()
     finally:
         shm_path.unlink(missing_ok=True)
+
+
+def test_another_live_programs_segment_is_neither_reported_nor_removed(
+    inner: pytest.Pytester,
+) -> None:
+    # The inner session is our child, so this process is alive and outside its tree:
+    # to the inner leak guard, a segment named after us is another program's.
+    tag = uuid.uuid4().hex
+    foreign = Path("/dev/shm") / f"parkit-{os.getpid()}-foreign-{tag}"
+    if not foreign.parent.is_dir():
+        pytest.skip("no /dev/shm on this system")
+    try:
+        result = run_inner(
+            inner,
+            f"""
+            import os
+
+            def test_leaks_one_of_its_own_beside_a_foreign_one():
+                open({str(foreign)!r}, "w").close()
+                open(f"/dev/shm/parkit-{{os.getpid()}}-mine-{tag}", "w").close()
+            """,
+        )
+        result.assert_outcomes(passed=1, errors=1)
+        result.stdout.fnmatch_lines(
+            [f"*/dev/shm entry /dev/shm/parkit-*-mine-{tag}*", "*removed 1 /dev/shm entr*"]
+        )
+        assert f"foreign-{tag}" not in result.stdout.str()
+        assert foreign.exists()
+    finally:
+        foreign.unlink(missing_ok=True)
 
 
 def test_clean_test_passes(inner: pytest.Pytester) -> None:
