@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import parkit
-from parkit._pool import _channel, _engine
+from parkit._pool import _channel, _engine, _workers
 from parkit._pool._channel import Channel
 from tasks import echo_big, poly, square
 
@@ -115,7 +115,7 @@ def test_workers_exit_by_themselves_at_shutdown(
     # Under fork, siblings inherit the parent's end of each task pipe, so only an
     # EXIT frame (not EOF) ends a worker: with a 30 s grace before the kill, a
     # shutdown that relied on EOF would take 30 s.
-    monkeypatch.setattr(_engine, "_EXIT_GRACE", 30.0)
+    monkeypatch.setattr(_workers, "EXIT_GRACE", 30.0)
     pool = parkit.Pool(3, context=context)
     assert pool.map(square, range(6)) == [x * x for x in range(6)]
     t0 = time.monotonic()

@@ -26,9 +26,10 @@ Who sends what to whom::
                                      per-item timeouts: read status slots,
                                        SIGKILL the stuck worker, same path
 
-Only the I/O thread touches workers, channels and jobs; other threads talk to
-it through commands (closures run by the I/O thread), so there are no locks
-around pool state. Futures are resolved from the I/O thread.
+A worker process with its pipes, and the shared status board its slot lives on,
+are in ``_workers.py``. Only the I/O thread touches workers, channels and jobs;
+other threads talk to it through commands (closures run by the I/O thread), so
+there are no locks around pool state. Futures are resolved from the I/O thread.
 
 Why not ``multiprocessing.Pool`` or ``concurrent.futures.ProcessPoolExecutor``
 underneath: a worker killed mid-task hangs the former for ever (gh-66587) and
@@ -48,18 +49,17 @@ import selectors
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from .._backends._protocol import Batch, BatchResult, Call
 from .._core import _context, _loop, _oob, _remote, _wire, _worker
 from ..errors import PoolBroken, SerializationError, describe_exitcode
-from ._channel import Channel
 from ._jobs import BatchState, Job, PoolStats
 from ._ledger import Ledger
+from ._workers import StatusBoard, Worker, stop_all
 
 __all__ = ["PoolStats", "ProcessEngine"]
 
@@ -68,8 +68,6 @@ __all__ = ["PoolStats", "ProcessEngine"]
 PREFETCH = 2
 #: How often per-item timeouts are checked, at most (seconds).
 _TIMEOUT_POLL = 0.02
-#: A worker asked to exit that has not after this long is killed.
-_EXIT_GRACE = 2.0
 #: Consecutive workers dying before they are ready that break the pool.
 _START_FAILURES = 2
 
@@ -84,26 +82,6 @@ def _terminate_at_exit() -> None:
     # this runs (their hooks were registered later, and run earlier).
     for engine in list(_live):
         engine.terminate()
-
-
-@dataclass(eq=False)
-class _Worker:
-    slot: int
-    process: Any
-    channel: Channel
-    sentinel: int
-    calls: OrderedDict[int, None] = field(default_factory=OrderedDict)  # mirror of its fn cache
-    inflight: deque[Job] = field(default_factory=deque)
-    ready: bool = False
-    budget: int | None = None  # items it may still take (max_tasks_per_worker)
-    retiring: bool = False  # sent EXIT; its exit is not a crash
-    killed_for: tuple[int, int, str] | None = None  # (seq, pos, "timeout"|"interrupt")
-    pid: int | None = None
-    name: str = ""
-
-    @property
-    def who(self) -> str:
-        return f"worker {self.name!r} (pid {self.pid})"
 
 
 class ProcessEngine:
@@ -135,11 +113,7 @@ class ProcessEngine:
         self._init = _worker.Payload(initializer, initargs, {}) if initializer is not None else None
         self._max_tasks = max_tasks_per_worker
         self._idle_timeout = idle_timeout
-        self._shared = self._ctx.RawArray("q", workers * _loop.SLOT + 2 * _loop.CANCEL_RING)
-        self._mv = memoryview(self._shared).cast("B").cast(_loop.SLOT_FORMAT)
-        for k in range(0, 2 * _loop.CANCEL_RING, 2):
-            self._mv[workers * _loop.SLOT + k] = 0
-        self._ring_next = 0
+        self._board = StatusBoard(self._ctx, workers)
         self._lock = threading.Lock()
         self._commands: deque[Callable[[], None]] = deque()
         self._thread: threading.Thread | None = None
@@ -150,7 +124,7 @@ class ProcessEngine:
         self._fn_memo: weakref.WeakKeyDictionary[Call, bytes] = weakref.WeakKeyDictionary()
         # I/O thread state.
         self._sel: selectors.BaseSelector | None = None
-        self._slots: list[_Worker | None] = [None] * workers
+        self._slots: list[Worker | None] = [None] * workers
         self._queue: deque[Job] = deque()
         self._seq = itertools.count(1)
         self._start_failures = 0
@@ -382,38 +356,22 @@ class ProcessEngine:
     def _start_worker(self, slot: int) -> bool:
         """Start the worker of ``slot``; False if that broke the pool."""
         assert self._sel is not None
-        at = slot * _loop.SLOT
-        self._mv[at + 1] = _loop.LOADING
-        self._mv[at] = -2  # no task yet
-        task_r, task_w = self._ctx.Pipe(duplex=False)
-        result_r, result_w = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(  # type: ignore[attr-defined]
-            target=_loop.worker_main,
-            args=(task_r, result_w, self._shared, slot, self._workers, self._init, self._owner),
-            name=f"parkit-{self._name}-w{slot}",
-            daemon=False,
-        )
         try:
-            with _context.preserving_global_start_method():
-                process.start()
+            w = Worker.start(
+                self._ctx,
+                slot,
+                self._board,
+                self._workers,
+                self._init,
+                self._owner,
+                self._name,
+                self._max_tasks,
+            )
         except Exception as e:
-            for conn in (task_r, task_w, result_r, result_w):
-                conn.close()
             err = PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
             err.__cause__ = e
             self._do_break(err)
             return False
-        task_r.close()
-        result_w.close()
-        w = _Worker(
-            slot,
-            process,
-            Channel(task_w, result_r),
-            process.sentinel,
-            budget=self._max_tasks,
-            pid=process.pid,
-            name=process.name,
-        )
         self._slots[slot] = w
         self._sel.register(
             w.channel.result_fd, selectors.EVENT_READ, lambda _ev: self._on_readable(w)
@@ -421,51 +379,21 @@ class ProcessEngine:
         self._sel.register(w.sentinel, selectors.EVENT_READ, lambda _ev: self._on_exit(w))
         return True
 
-    def _retire(self, w: _Worker) -> None:
-        """Ask ``w`` to exit after its queued jobs; it is no longer used."""
-        if not w.retiring:
-            w.retiring = True
-            with contextlib.suppress(OSError):
-                self._send(w, _loop.TASK_HEADER.pack(_loop.EXIT_SEQ, 0, 0, 0, 0, 0))
+    def _retire(self, w: Worker) -> None:
+        assert self._sel is not None
+        w.retire(self._sel)
 
     def _stop_workers(self) -> None:
-        """Let every worker exit, wait a little, kill the rest; close all."""
-        for w in self._slots:
-            if w is not None:
-                # An EXIT frame ends the worker's loop after what it has queued.
-                # Under fork it is needed: siblings forked later inherit the
-                # parent's end of this task pipe, so closing it gives no EOF.
-                self._retire(w)
-                w.channel.flush()
-                # EOF ends it where the frame could not be written (a full pipe).
-                w.channel.close_tasks()
-        deadline = time.monotonic() + _EXIT_GRACE
-        for w in self._slots:
-            if w is None:
-                continue
-            w.process.join(max(0.0, deadline - time.monotonic()))
-            if w.process.exitcode is None:
-                w.process.kill()
-                w.process.join()
-            self._forget_worker(w)
+        stop_all((w for w in self._slots if w is not None), self._sel, self._owner)
+        self._slots = [None] * self._workers
         if self._sel is not None:
             self._sel.close()
             self._sel = None
 
-    def _forget_worker(self, w: _Worker) -> None:
-        if self._sel is not None:
-            for fd in (w.channel.result_fd, w.sentinel, w.channel.task_fd):
-                # Some are registered, some not (task fd: only while bytes wait).
-                with contextlib.suppress(KeyError, ValueError):
-                    self._sel.unregister(fd)
-        w.channel.close()
-        with contextlib.suppress(ValueError):
-            w.process.close()
+    def _forget_worker(self, w: Worker) -> None:
+        w.close(self._sel, self._owner)
         if self._slots[w.slot] is w:
             self._slots[w.slot] = None
-        # What the worker wrote and nobody will read (it died mid-send, or its
-        # results were dropped): _oob.py names segments after their writer.
-        _oob.discard_prefix(_oob.prefix(self._owner, f"w{w.pid}"))
 
     # dispatch ---------------------------------------------------------------
 
@@ -505,8 +433,8 @@ class ProcessEngine:
                 if w.budget <= 0:
                     self._retire(w)
 
-    def _pick_worker(self) -> _Worker | None:
-        best: _Worker | None = None
+    def _pick_worker(self) -> Worker | None:
+        best: Worker | None = None
         for w in self._slots:
             if w is None or w.retiring or len(w.inflight) >= PREFETCH:
                 continue
@@ -514,7 +442,7 @@ class ProcessEngine:
                 best = w
         return best
 
-    def _frame(self, w: _Worker, job: Job) -> tuple[Job, bytes] | None:
+    def _frame(self, w: Worker, job: Job) -> tuple[Job, bytes] | None:
         """The task frame for ``job`` (updating ``w``'s function-cache mirror)."""
         state = job.state
         call = state.batch.call
@@ -544,39 +472,20 @@ class ProcessEngine:
         )
         return job, b"".join((header, fn, job.segment, items))
 
-    def _send(self, w: _Worker, frame: bytes) -> None:
+    def _send(self, w: Worker, frame: bytes) -> None:
         assert self._sel is not None
-        try:
-            if not w.channel.send(frame):
-                self._sel.register(
-                    w.channel.task_fd, selectors.EVENT_WRITE, lambda _ev: self._on_writable(w)
-                )
-        except BrokenPipeError:
-            w.channel.pending.clear()  # it died: its sentinel will tell
-        except KeyError:
-            pass  # already registered for writing
-
-    def _on_writable(self, w: _Worker) -> None:
-        assert self._sel is not None
-        try:
-            done = w.channel.flush()
-        except BrokenPipeError:
-            w.channel.pending.clear()
-            done = True
-        if done:
-            with contextlib.suppress(KeyError, ValueError):
-                self._sel.unregister(w.channel.task_fd)
+        w.send(frame, self._sel)
 
     # results ----------------------------------------------------------------
 
-    def _on_readable(self, w: _Worker) -> None:
+    def _on_readable(self, w: Worker) -> None:
         for frame in w.channel.receive():
             self._on_frame(w, frame)
         if w.channel.eof and self._sel is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(w.channel.result_fd)
 
-    def _on_frame(self, w: _Worker, frame: bytes) -> None:
+    def _on_frame(self, w: Worker, frame: bytes) -> None:
         kind, seq, busy_ns, desc_len = _loop.RESULT_HEADER.unpack_from(frame)
         view = memoryview(frame)
         at = _loop.RESULT_HEADER.size
@@ -608,7 +517,7 @@ class ProcessEngine:
 
     def _settle(
         self,
-        w: _Worker,
+        w: Worker,
         job: Job,
         kind: int,
         busy_ns: int,
@@ -640,7 +549,7 @@ class ProcessEngine:
 
     # deaths -----------------------------------------------------------------
 
-    def _on_exit(self, w: _Worker) -> None:
+    def _on_exit(self, w: Worker) -> None:
         """``w``'s process ended: account for every job it had."""
         self._on_readable(w)  # results it sent before dying still count
         w.process.join(1.0)
@@ -670,7 +579,7 @@ class ProcessEngine:
                 )
                 return
         self._restarts += 1
-        seq, pos = self._mv[w.slot * _loop.SLOT], self._mv[w.slot * _loop.SLOT + 1]
+        seq, pos = self._board.last(w.slot)
         for job in jobs:
             self._requeue(self._ledger.lost(job, seq, pos, w.killed_for, exitcode, w.pid))
             job.state.finish_if_done()
@@ -688,18 +597,12 @@ class ProcessEngine:
             timeout = job.state.batch.call.timeout
             if not timeout:
                 continue
-            at = w.slot * _loop.SLOT
-            seq, pos, started = self._mv[at], self._mv[at + 1], self._mv[at + 2]
-            # The worker writes the start time before the position: re-read
-            # both to be sure they belong to the same item.
-            if (
-                seq != job.seq
-                or not 0 <= pos < len(job)
-                or (self._mv[at + 1], self._mv[at]) != (pos, seq)
-            ):
+            running = self._board.running(w.slot, job.seq, len(job))
+            if running is None:
                 continue
+            pos, started = running
             if now - started > timeout * 1e9:
-                w.killed_for = (seq, pos, "timeout")
+                w.killed_for = (job.seq, pos, "timeout")
                 # Only this worker is stopped; it is stuck in user code, so
                 # nothing gentler than SIGKILL is sure to work.
                 with contextlib.suppress(ProcessLookupError):
@@ -711,10 +614,7 @@ class ProcessEngine:
         self._forgotten[call.id] = after
         if len(self._forgotten) > 4 * _loop.CANCEL_RING:
             del self._forgotten[next(iter(self._forgotten))]
-        ring = self._workers * _loop.SLOT + 2 * (self._ring_next % _loop.CANCEL_RING)
-        self._ring_next += 1
-        self._mv[ring + 1] = after
-        self._mv[ring] = call.id
+        self._board.cancel(call.id, after)
         kept: deque[Job] = deque()
         for job in self._queue:
             if job.state.batch.call is call and job.index(0) > after:

@@ -1,0 +1,209 @@
+"""The process pool's workers as its I/O thread sees them, and their status board.
+
+A :class:`Worker` is one worker process with its two pipes (a :class:`Channel`),
+the jobs sent to it and not yet answered, and what the engine must remember about
+it (its function cache, its item budget, why it was killed). The
+:class:`StatusBoard` is the shared memory the workers write and the I/O thread
+reads: per worker, which job and item it is running since when (so a death or a
+timeout is blamed on one item), and a ring of cancelled calls.
+
+Only the engine's I/O thread uses these (see ``_engine.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._core import _context, _loop, _oob, _worker
+from ._channel import Channel
+from ._jobs import Job
+
+__all__ = ["StatusBoard", "Worker", "stop_all"]
+
+#: A worker asked to exit that has not after this long is killed.
+EXIT_GRACE = 2.0
+
+
+class StatusBoard:
+    """The workers' status slots and the cancel ring, in shared memory.
+
+    Layout (int64 words, see ``_core/_loop.py``): ``SLOT`` words per worker, then
+    ``CANCEL_RING`` pairs ``(call id, first position to skip)``.
+    """
+
+    def __init__(self, ctx: Any, workers: int) -> None:
+        self.shared = ctx.RawArray("q", workers * _loop.SLOT + 2 * _loop.CANCEL_RING)
+        self._mv = memoryview(self.shared).cast("B").cast(_loop.SLOT_FORMAT)
+        self._ring_at = workers * _loop.SLOT
+        for k in range(0, 2 * _loop.CANCEL_RING, 2):
+            self._mv[self._ring_at + k] = 0
+        self._ring_next = 0
+
+    def starting(self, slot: int) -> None:
+        """Mark ``slot``'s worker as starting: no job, nothing running yet."""
+        at = slot * _loop.SLOT
+        self._mv[at + 1] = _loop.LOADING
+        self._mv[at] = -2
+
+    def last(self, slot: int) -> tuple[int, int]:
+        """The (job seq, item position) ``slot``'s worker last wrote."""
+        at = slot * _loop.SLOT
+        return self._mv[at], self._mv[at + 1]
+
+    def running(self, slot: int, seq: int, items: int) -> tuple[int, int] | None:
+        """(position, start time in ns) of the item of job ``seq`` that ``slot``'s
+        worker is running, or ``None`` when it is not running one of that job's
+        ``items`` items (loading it, sending its results, or on another job)."""
+        at = slot * _loop.SLOT
+        now_seq, pos, started = self._mv[at], self._mv[at + 1], self._mv[at + 2]
+        # The worker writes the start time before the position: re-read both to
+        # be sure they belong to the same item.
+        if (
+            now_seq != seq
+            or not 0 <= pos < items
+            or (self._mv[at + 1], self._mv[at]) != (pos, now_seq)
+        ):
+            return None
+        return pos, started
+
+    def cancel(self, call_id: int, after: int) -> None:
+        """Tell every worker to skip call ``call_id``'s items past ``after``."""
+        ring = self._ring_at + 2 * (self._ring_next % _loop.CANCEL_RING)
+        self._ring_next += 1
+        self._mv[ring + 1] = after
+        self._mv[ring] = call_id  # last: a worker that sees the id sees its position
+
+
+@dataclass(eq=False)
+class Worker:
+    slot: int
+    process: Any
+    channel: Channel
+    sentinel: int
+    calls: OrderedDict[int, None] = field(default_factory=OrderedDict)  # mirror of its fn cache
+    inflight: deque[Job] = field(default_factory=deque)
+    ready: bool = False
+    budget: int | None = None  # items it may still take (max_tasks_per_worker)
+    retiring: bool = False  # sent EXIT; its exit is not a crash
+    killed_for: tuple[int, int, str] | None = None  # (seq, pos, "timeout"|"interrupt")
+    pid: int | None = None
+    name: str = ""
+
+    @property
+    def who(self) -> str:
+        return f"worker {self.name!r} (pid {self.pid})"
+
+    @classmethod
+    def start(
+        cls,
+        ctx: Any,
+        slot: int,
+        board: StatusBoard,
+        workers: int,
+        init: _worker.Payload | None,
+        owner: int,
+        pool_name: str,
+        budget: int | None,
+    ) -> Worker:
+        """Start the worker process of ``slot``.
+
+        Raises:
+            Exception: what starting the process raised (nothing is left open).
+        """
+        board.starting(slot)
+        task_r, task_w = ctx.Pipe(duplex=False)
+        result_r, result_w = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_loop.worker_main,
+            args=(task_r, result_w, board.shared, slot, workers, init, owner),
+            name=f"parkit-{pool_name}-w{slot}",
+            daemon=False,
+        )
+        try:
+            with _context.preserving_global_start_method():
+                process.start()
+        except BaseException:
+            for conn in (task_r, task_w, result_r, result_w):
+                conn.close()
+            raise
+        task_r.close()
+        result_w.close()
+        return cls(
+            slot,
+            process,
+            Channel(task_w, result_r),
+            process.sentinel,
+            budget=budget,
+            pid=process.pid,
+            name=process.name,
+        )
+
+    def send(self, frame: bytes, sel: selectors.BaseSelector) -> None:
+        """Write ``frame``; what the pipe can't take now goes when it is writable."""
+        try:
+            if not self.channel.send(frame):
+                sel.register(
+                    self.channel.task_fd, selectors.EVENT_WRITE, lambda _ev: self._flush(sel)
+                )
+        except BrokenPipeError:
+            self.channel.pending.clear()  # it died: its sentinel will tell
+        except KeyError:
+            pass  # already registered for writing
+
+    def _flush(self, sel: selectors.BaseSelector) -> None:
+        try:
+            done = self.channel.flush()
+        except BrokenPipeError:
+            self.channel.pending.clear()
+            done = True
+        if done:
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(self.channel.task_fd)
+
+    def retire(self, sel: selectors.BaseSelector) -> None:
+        """Ask the worker to exit after its queued jobs; it is no longer used."""
+        if not self.retiring:
+            self.retiring = True
+            with contextlib.suppress(OSError):
+                self.send(_loop.TASK_HEADER.pack(_loop.EXIT_SEQ, 0, 0, 0, 0, 0), sel)
+
+    def close(self, sel: selectors.BaseSelector | None, owner: int) -> None:
+        """Let go of the (ended) worker: its fds, its process object, its segments."""
+        if sel is not None:
+            for fd in (self.channel.result_fd, self.sentinel, self.channel.task_fd):
+                # Some are registered, some not (task fd: only while bytes wait).
+                with contextlib.suppress(KeyError, ValueError):
+                    sel.unregister(fd)
+        self.channel.close()
+        with contextlib.suppress(ValueError):
+            self.process.close()
+        # What the worker wrote and nobody will read (it died mid-send, or its
+        # results were dropped): _oob.py names segments after their writer.
+        _oob.discard_prefix(_oob.prefix(owner, f"w{self.pid}"))
+
+
+def stop_all(workers: Iterable[Worker], sel: selectors.BaseSelector | None, owner: int) -> None:
+    """Let every worker exit, wait up to :data:`EXIT_GRACE`, kill the rest; close all."""
+    workers = list(workers)
+    for w in workers:
+        # An EXIT frame ends the worker's loop after what it has queued. Under
+        # fork it is needed: siblings forked later inherit the parent's end of
+        # this task pipe, so closing it gives no EOF.
+        if sel is not None:
+            w.retire(sel)
+        w.channel.flush()
+        # EOF ends it where the frame could not be written (a full pipe).
+        w.channel.close_tasks()
+    deadline = time.monotonic() + EXIT_GRACE
+    for w in workers:
+        w.process.join(max(0.0, deadline - time.monotonic()))
+        if w.process.exitcode is None:
+            w.process.kill()
+            w.process.join()
+        w.close(sel, owner)
