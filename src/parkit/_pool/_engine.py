@@ -56,7 +56,7 @@ from typing import Any
 
 from .._backends._protocol import Batch, BatchResult, Call
 from .._core import _context, _loop, _oob, _remote, _wire, _worker
-from ..errors import PoolBroken, SerializationError, describe_exitcode
+from ..errors import MainModuleError, PoolBroken, SerializationError, describe_exitcode
 from ._jobs import BatchState, Job, PoolStats
 from ._ledger import Ledger
 from ._workers import StatusBoard, Worker, stop_all
@@ -564,6 +564,14 @@ class ProcessEngine:
         if w.retiring and not jobs:
             if self._max_tasks is not None and not self._closing:
                 self._restarts += 1
+            return
+        if not w.ready and w.killed_for is None and exitcode == _context.MAIN_IMPORT_EXITCODE:
+            # It stopped while importing the main module, which starts parkit
+            # work (no __main__ guard): every worker would. One clear error.
+            self._requeue(jobs)
+            self._do_break(
+                MainModuleError(_context.main_module_path(), self.start_method, w.who, w.pid)
+            )
             return
         if not w.ready and w.killed_for is None:
             self._start_failures += 1
