@@ -230,3 +230,75 @@ def test_the_readme_example_without_a_guard_names_the_guard(tmp_path: Path) -> N
     guarded = script.read_text().replace("squares =", 'if __name__ == "__main__":\n    squares =')
     script.write_text(guarded.replace("print(", "    print("))
     assert _python([str(script)], tmp_path) == (0, "998001\n", "")
+
+
+# ------------------------------------------- case 7: the script's globals under fork
+
+GLOBALS_JOB = """
+import sys
+import parkit
+
+CONFIG = {"url": None}
+
+def setup(url):
+    CONFIG["url"] = url
+
+def read(_):
+    return CONFIG["url"]
+
+def double(x):
+    return 2 * x
+
+def triple(x):
+    return 3 * x
+
+def compose(first, then, url):
+    first(url)
+    return then(0)
+
+if __name__ == "__main__":
+    method = sys.argv[1]
+    prod = ("postgres://prod",)
+    with parkit.Pool(2, initializer=setup, initargs=prod, context=method) as pool:
+        print("pool", pool.map(read, range(6)))
+        print("submit", pool.submit(read, 0).result())
+        # After the workers started: by value under every method, with a copy
+        # of the parent's globals (whose CONFIG was never set).
+        def late(_):
+            return CONFIG["url"]
+        print("late", pool.map(late, range(2)))
+        # A name rebound after the fork: the worker's "double" is the old
+        # function, so the new one must not go by that name.
+        old_double, double = double, triple
+        print("rebound", pool.map(double, [1, 2]), pool.map(old_double, [1, 2]))
+    with parkit.ProcessPoolExecutor(2, mp_context=method, initializer=setup, initargs=prod) as ex:
+        print("executor", list(ex.map(read, range(4))))
+    print("one-shot", parkit.map(read, range(2), workers=2, context=method))
+    print("run", parkit.run(compose, setup, read, "via run", context=method))
+    p = parkit.Process(target=compose, args=(setup, read, "via Process"), context=method)
+    p.start()
+    print("process", p.result())
+    parkit.shutdown()
+"""
+
+GLOBALS_OUT = """\
+pool ['postgres://prod', 'postgres://prod', 'postgres://prod', \
+'postgres://prod', 'postgres://prod', 'postgres://prod']
+submit postgres://prod
+late [None, None]
+rebound [3, 6] [2, 4]
+executor ['postgres://prod', 'postgres://prod', 'postgres://prod', 'postgres://prod']
+one-shot [None, None]
+run via run
+process via Process
+"""
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_initializer_and_task_share_the_scripts_globals(method: str, tmp_path: Path) -> None:
+    # Under fork, too: a function the forked worker finds by name travels by
+    # name, so the task reads the globals the initializer set (with the stdlib
+    # under fork, and under forkserver and spawn, every task sees the URL).
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(GLOBALS_JOB))
+    assert _python([str(script), method], tmp_path) == (0, GLOBALS_OUT, "")
