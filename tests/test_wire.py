@@ -130,7 +130,7 @@ def test_forked_main_sends_by_name_what_every_forked_worker_finds(
     forked.forked(_wire.main_snapshot(), _wire.main_snapshot())
     exec("def h(x):\n    return x + 1\n", vars(main))
     assert (by_value(f, forked), by_value(main.h, forked)) == (False, True)  # h: after the fork
-    main.f = g  # rebound after the fork: the workers' f is the old one
+    vars(main)["f"] = g  # rebound after the fork: the workers' f is the old one
     assert (by_value(g, forked), by_value(f, forked)) == (False, True)
     before = _wire.main_snapshot()
     forked.forked(before, before)  # a later worker has h: the first one still lacks it
