@@ -35,6 +35,9 @@ SAMPLES: dict[type[errors.ParkitError], errors.ParkitError] = {
     errors.LockAbandoned: errors.LockAbandoned("died", holder_pid=42, held_for=1.5),
     errors.QueueClosed: errors.QueueClosed("closed"),
     errors.PoolBroken: errors.PoolBroken("the initializer raised"),
+    errors.MainModuleError: errors.MainModuleError(
+        "/srv/job.py", "forkserver", "worker 'parkit-pool1-w0' (pid 42)", 42
+    ),
 }
 
 
@@ -71,6 +74,7 @@ def test_pickle_round_trip_keeps_type_args_and_attributes(cls: type[errors.Parki
         # Code written for concurrent.futures catches these (SPEC §2 drop-in).
         (errors.WorkerCrashed, BrokenProcessPool),
         (errors.PoolBroken, BrokenProcessPool),
+        (errors.MainModuleError, errors.PoolBroken),
     ],
 )
 def test_leaves_also_subclass_the_matching_builtin(cls: type[Any], builtin: type[Any]) -> None:
@@ -95,6 +99,17 @@ def test_worker_crashed_decodes_signal_and_exit_code() -> None:
     assert unknown.signal is None
     assert str(unknown) == "worker died with unknown exit code"
     assert errors.WorkerCrashed(-11, 5).signal is signal.SIGSEGV
+
+
+def test_main_module_error_says_what_happened_and_the_fix() -> None:
+    exc = errors.MainModuleError("/srv/job.py", "spawn", "process 'Process-1' (pid 7)", 7)
+    assert (exc.main_path, exc.start_method, exc.pid) == ("/srv/job.py", "spawn", 7)
+    assert str(exc) == (
+        "process 'Process-1' (pid 7) stopped while importing the main module /srv/job.py: "
+        "the module starts parkit work when it is imported, and every process that the "
+        "'spawn' start method starts imports it. Put the code that starts parkit work "
+        'under `if __name__ == "__main__":`'
+    )
 
 
 def test_task_timeout_message() -> None:

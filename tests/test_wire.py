@@ -6,7 +6,10 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
+
+import pytest
 
 import hostile
 from parkit._core import _wire
@@ -109,3 +112,32 @@ def test_worker_traceback_names_the_script_for_by_value_functions(tmp_path: Path
     """
     out = _run(script, tmp_path).splitlines()
     assert out == ["True True"] * 3
+
+
+def test_forked_main_sends_by_name_what_every_forked_worker_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    exec("def f(x):\n    return x\n\ndef g(x):\n    return -x\n", vars(main))
+    f, g = main.f, main.g
+
+    def by_value(obj: object, policy: _wire.MainPolicy) -> bool:
+        return b"cloudpickle" in _wire.dumps(obj, main=policy)
+
+    forked = _wire.ForkedMain()
+    assert not by_value(f, forked)  # no worker yet: the ones to come will have f
+    forked.forked(_wire.main_snapshot(), _wire.main_snapshot())
+    exec("def h(x):\n    return x + 1\n", vars(main))
+    assert (by_value(f, forked), by_value(main.h, forked)) == (False, True)  # h: after the fork
+    vars(main)["f"] = g  # rebound after the fork: the workers' f is the old one
+    assert (by_value(g, forked), by_value(f, forked)) == (False, True)
+    before = _wire.main_snapshot()
+    forked.forked(before, before)  # a later worker has h: the first one still lacks it
+    assert (by_value(main.h, forked), by_value(g, forked)) == (True, False)
+    forked.reset()  # every worker gone: the next ones have __main__ as it is
+    assert (by_value(main.h, forked), by_value(g, forked), by_value(f, forked)) == (
+        False,
+        False,
+        True,  # main.f is g: no worker would find the old f by its name
+    )

@@ -27,6 +27,7 @@ from ._sync._locks import Semaphore as Semaphore
 from ._sync._queue import Queue as Queue
 from .errors import LockAbandoned as LockAbandoned
 from .errors import LockTimeout as LockTimeout
+from .errors import MainModuleError as MainModuleError
 from .errors import ParkitError as ParkitError
 from .errors import PoolBroken as PoolBroken
 from .errors import QueueClosed as QueueClosed
@@ -46,6 +47,7 @@ __all__ = [
     "Lock",
     "LockAbandoned",
     "LockTimeout",
+    "MainModuleError",
     "ParkitError",
     "Pipe",
     "Pool",

@@ -13,10 +13,16 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from ._core import _remote, _wire
-from ._core._context import ContextLike, preserving_global_start_method, resolve_context
+from ._core._context import (
+    MAIN_IMPORT_EXITCODE,
+    ContextLike,
+    main_module_path,
+    resolve_context,
+    start_process,
+)
 from ._core._worker import Message, Payload, describe_callable, run_call
 from ._pipe import Connection
-from .errors import SerializationError, TaskTimeout, WorkerCrashed
+from .errors import MainModuleError, SerializationError, TaskTimeout, WorkerCrashed
 
 __all__ = ["Process", "run"]
 
@@ -114,8 +120,7 @@ class Process(Generic[R]):
         if self._writer is None:
             raise RuntimeError("a process can only be started once")
         try:
-            with preserving_global_start_method():
-                self._process.start()
+            start_process(self._process, "print" if self._PRINT_ERRORS else "quiet")
         finally:
             # The child holds its own copy of the writing end; the parent's copy
             # must go, or a child that dies without sending would never give EOF.
@@ -279,6 +284,17 @@ class Process(Generic[R]):
             # Ended without a message: reap it to learn how it died.
             self._process.join()
             _live.discard(self)
+            if (
+                self._process.exitcode == MAIN_IMPORT_EXITCODE
+                and self._ctx.get_start_method() != "fork"
+            ):
+                # It stopped while importing the main module, before the target ran.
+                raise MainModuleError(
+                    main_module_path(),
+                    self._ctx.get_start_method(),
+                    f"process {self.name!r} (pid {self.pid})",
+                    self.pid,
+                )
             raise WorkerCrashed(self._process.exitcode, self.pid, what=self._what)
         if message.kind == "ok":
             try:

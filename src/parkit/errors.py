@@ -16,8 +16,10 @@ below describe what went wrong *around* user code::
           ├── TaskTimeout            an item ran longer than its timeout
           │    (also TimeoutError)
           ├── PoolBroken             the pool cannot run anything: its
-          │    (also concurrent.futures  initializer raised, its workers cannot
-          │     .process.BrokenProcessPool)  start, or it was terminated
+          │    │ (also concurrent.futures  initializer raised, its workers cannot
+          │    │  .process.BrokenProcessPool)  start, or it was terminated
+          │    └── MainModuleError   the main module starts parkit work when a
+          │                          child imports it (no __main__ guard)
           ├── LockTimeout            a lock was not acquired in time
           │    (also TimeoutError)
           ├── LockAbandoned          a lock's holder died while holding it
@@ -43,6 +45,7 @@ from typing import Any, Literal
 __all__ = [
     "LockAbandoned",
     "LockTimeout",
+    "MainModuleError",
     "ParkitError",
     "PoolBroken",
     "QueueClosed",
@@ -260,6 +263,47 @@ class PoolBroken(ParkitError, _BrokenProcessPool):
     parkit does not respawn workers whose start-up fails (the stdlib ``Pool``
     forks new ones for ever: gh-87472).
     """
+
+
+class MainModuleError(PoolBroken):
+    """The main module starts parkit work when a child process imports it.
+
+    Under the ``spawn`` and ``forkserver`` start methods (parkit's default is
+    ``forkserver``), every child process imports the program's main script, as
+    ``__mp_main__``, before it runs anything: that is how it finds the script's
+    functions. A script that calls parkit at its top level, outside
+    ``if __name__ == "__main__":``, would make each child start processes of its
+    own. The child stops at that call, before running anything, and the parkit
+    call that started it raises this error, once (the stdlib prints a traceback
+    from every child instead, and its ``Pool`` starts new ones for ever).
+
+    The fix is the guard: put the code that starts parkit work (and whatever
+    should run once) under ``if __name__ == "__main__":``.
+
+    A :class:`PoolBroken`: from a pool, the executor or the one-shot calls the
+    pool cannot run anything; ``parkit.run`` and ``parkit.Process.result()``
+    raise it too, for the one child they started.
+
+    Attributes:
+        main_path: the main module's file.
+        start_method: the start method of the child (``"forkserver"`` or ``"spawn"``).
+        pid: the child's process id.
+    """
+
+    main_path: str
+    start_method: str
+    pid: int | None
+
+    def __init__(self, main_path: str, start_method: str, who: str, pid: int | None) -> None:
+        self.main_path = main_path
+        self.start_method = start_method
+        self.pid = pid
+        super().__init__(
+            f"{who} stopped while importing the main module {main_path}: "
+            "the module starts parkit work when it is imported, and every process that "
+            f"the {start_method!r} start method starts imports it. Put the code that "
+            'starts parkit work under `if __name__ == "__main__":`'
+        )
 
 
 class LockTimeout(ParkitError, TimeoutError):

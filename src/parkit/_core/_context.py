@@ -22,6 +22,21 @@ preparing the child's data (``multiprocessing.spawn.get_preparation_data``), whi
 ``multiprocessing.set_start_method()`` in user code then raises "context has
 already been set". :func:`preserving_global_start_method` undoes exactly that
 side effect around every process start.
+
+:func:`start_process` is how parkit starts every process. Besides that, it
+fixes two things in the data the stdlib sends a spawn or forkserver child
+before the child imports the main module (``spawn.get_preparation_data``):
+
+* a ``__main__`` read from standard input (``python - < job.py``) has
+  ``__file__ == "<stdin>"``, which the stdlib sends as a path for the child to
+  run; the child dies with ``FileNotFoundError``. A path that is no file is left
+  out, so the child does what it does for ``python -c``: it imports no main
+  module (the main module's functions then travel by value: see ``_wire``).
+* a note that the child is parkit's: if the main module, while the child
+  imports it, starts parkit work itself (a script without the
+  ``if __name__ == "__main__":`` guard), the child stops there with
+  :data:`MAIN_IMPORT_EXITCODE` instead of printing a traceback, and the parent
+  raises one :class:`parkit.errors.MainModuleError`.
 """
 
 from __future__ import annotations
@@ -29,19 +44,27 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.process
+import multiprocessing.spawn
 import os
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
+
+from ..errors import MainModuleError
+from . import _oob
 
 __all__ = [
+    "MAIN_IMPORT_EXITCODE",
     "START_METHOD_ENV",
     "ContextLike",
     "available_methods",
     "default_context",
+    "main_module_path",
     "preserving_global_start_method",
     "resolve_context",
+    "start_process",
 ]
 
 #: Environment variable that overrides the default start method.
@@ -167,3 +190,137 @@ def preserving_global_start_method() -> Iterator[None]:
         finally:
             if before is None and default._actual_context is default._default_context:
                 default._actual_context = None
+
+
+#: Exit code of a parkit child that stopped because the main module, which the
+#: child was importing, started parkit work (no ``__main__`` guard). Parents
+#: that see it from a child that had not started its work raise
+#: :class:`parkit.errors.MainModuleError`.
+MAIN_IMPORT_EXITCODE = 86
+
+# The attribute the note sets on the child's (provisional) current-process
+# object; it goes away with that object when the child's bootstrap ends.
+_NOTE_ATTR = "_parkit_child"
+
+#: What a parkit child does when it finds its main module starting parkit work:
+#: ``"print"`` a one-line explanation on its stderr first (``parkit.Process``,
+#: whose children print their failures as the stdlib's do), or stay ``"quiet"``
+#: (pool workers and ``parkit.run``: the parent raises the error, once).
+ChildReport: TypeAlias = Literal["print", "quiet"]
+
+
+def main_module_path(name: str = "__main__") -> str:
+    """The main module's file, for messages (``"<unknown>"`` if it has none).
+
+    A child importing the main script has it as ``__mp_main__`` meanwhile.
+    """
+    path = getattr(sys.modules.get(name), "__file__", None)
+    return path if isinstance(path, str) else "<unknown>"
+
+
+class _CurrentProcess:
+    """Unpickles as the receiving process's ``current_process()``."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (multiprocessing.process.current_process, ())
+
+
+class _ChildNote:
+    """Unpickled in the child before it imports the main module: marks it as parkit's.
+
+    It unpickles through ``setattr`` and ``current_process`` only (nothing of
+    parkit), because the child has not set its ``sys.path`` yet: parkit may not
+    be importable at that moment.
+    """
+
+    def __init__(self, report: ChildReport, method: str) -> None:
+        self.value = (report, method)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (setattr, (_CurrentProcess(), _NOTE_ATTR, self.value))
+
+
+def _fix_preparation(data: dict[str, Any], report: ChildReport, method: str) -> None:
+    path = data.get("init_main_from_path")
+    if isinstance(path, str) and not os.path.isfile(path):
+        # "<stdin>" (python - < job.py), or a script deleted since: the child
+        # would fail to run it. Without it, the child imports no main module,
+        # as for python -c.
+        del data["init_main_from_path"]
+    # prepare() in the child ignores keys it does not know; this one is
+    # unpickled (and so acts) before prepare() imports the main module.
+    data["parkit_child"] = _ChildNote(report, method)
+
+
+def _stop_if_importing_main() -> None:
+    """Stop this process if it is a parkit child whose main-module import starts work.
+
+    The stdlib would raise ``RuntimeError`` here ("An attempt has been made to
+    start a new process before the current process has finished its
+    bootstrapping phase"), printed as a traceback by every child, after which
+    the parent sees only dead workers. A child that is not parkit's keeps that
+    behaviour.
+    """
+    me = multiprocessing.process.current_process()
+    note = getattr(me, _NOTE_ATTR, None)
+    if note is None or not getattr(me, "_inheriting", False):
+        return
+    report, method = note
+    if report == "print":
+        error = MainModuleError(
+            main_module_path("__mp_main__"),
+            method,
+            f"process {me.name!r} (pid {os.getpid()})",
+            os.getpid(),
+        )
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"parkit: {error}\n")
+            sys.stderr.flush()
+    # What the import created (a parkit.Lock at the script's top level) would
+    # outlive os._exit: parkit's segments are named after their creator.
+    with contextlib.suppress(Exception):
+        _oob.discard_prefix(f"parkit-{os.getpid()}-")
+    # os._exit: the stdlib's forkserver child turns any other exit into code 1,
+    # and nothing of the half-imported main module should run at exit.
+    os._exit(MAIN_IMPORT_EXITCODE)
+
+
+def start_process(process: Any, report: ChildReport) -> None:
+    """Start ``process`` (a ``multiprocessing`` process object) the parkit way.
+
+    Undoes the stdlib's fixing of the global start method, repairs the
+    child's preparation data (see the module docstring), and stops this
+    process instead if it is a parkit child importing a main module that
+    starts parkit work.
+
+    Args:
+        process: the unstarted process.
+        report: what the child does if its main-module import starts parkit work.
+
+    Raises:
+        Exception: what ``process.start()`` raised.
+    """
+    _stop_if_importing_main()
+    with preserving_global_start_method():
+        method = getattr(process, "_start_method", None)
+        if method == "fork":
+            process.start()  # a fork child imports nothing: no preparation data
+            return
+        # Replaced for the duration of this start, and only for this thread:
+        # another thread starting a process of its own with the stdlib gets the
+        # stdlib's data unchanged. Nothing of the user's __main__ is touched.
+        original = multiprocessing.spawn.get_preparation_data
+        me = threading.get_ident()
+
+        def get_preparation_data(name: str) -> dict[str, Any]:
+            data: dict[str, Any] = original(name)
+            if threading.get_ident() == me:
+                _fix_preparation(data, report, str(method))
+            return data
+
+        multiprocessing.spawn.get_preparation_data = get_preparation_data
+        try:
+            process.start()
+        finally:
+            if multiprocessing.spawn.get_preparation_data is get_preparation_data:
+                multiprocessing.spawn.get_preparation_data = original

@@ -41,21 +41,84 @@ import cloudpickle
 from ..errors import SerializationError
 
 __all__ = [
+    "ForkedMain",
     "MainPolicy",
     "describe_error",
     "dumps",
     "dumps_or_raise",
     "loads",
     "loads_or_raise",
+    "main_snapshot",
 ]
+
+
+class ForkedMain:
+    """What workers forked from this process find in ``__main__`` by name.
+
+    A forked worker has this process's ``__main__`` as it was at the fork: a
+    function defined there before the fork is found by name, and must be sent
+    that way, so that the worker runs *its* ``__main__``'s function, whose
+    globals are the ones the pool's initializer set (by value, each function
+    would arrive with a copy of its own). A function defined after the fork,
+    or a name rebound since, is not found (or is another object) there: it
+    goes by value.
+
+    The pool calls :meth:`forked` around each fork with what ``__main__`` held
+    just before and just after it; names bound to the same object in both, and
+    in every earlier worker's fork, are the ones every worker has. Before the
+    first fork, every worker is still to come and will have what ``__main__``
+    holds now.
+    """
+
+    def __init__(self) -> None:
+        # Replaced, never changed in place: threads that pickle read it
+        # without a lock while the I/O thread forks.
+        self._names: dict[str, Any] | None = None
+
+    def forked(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Record a fork; ``before``/``after``: :func:`main_snapshot` around it."""
+        names = {k: v for k, v in before.items() if after.get(k) is v}
+        if self._names is not None:
+            names = {k: v for k, v in self._names.items() if names.get(k) is v}
+        self._names = names
+
+    def reset(self) -> None:
+        """Every worker is gone: the next ones are forked afresh."""
+        self._names = None
+
+    def finds(self, obj: Any) -> bool:
+        """Whether every worker forked so far (and to come) finds ``obj`` by name."""
+        qualname = getattr(obj, "__qualname__", "")
+        if "<locals>" in qualname:
+            return False
+        main = sys.modules.get("__main__")
+        found: Any = main
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is not obj:
+            return False  # not by that name even here
+        names = self._names
+        head = qualname.partition(".")[0]
+        return names is None or (head in names and names[head] is getattr(main, head, None))
+
+
+def main_snapshot() -> dict[str, Any]:
+    """``__main__``'s functions and classes by name (the heads of what
+    :meth:`ForkedMain.finds` resolves)."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        return {}
+    return {k: v for k, v in list(vars(main).items()) if isinstance(v, types.FunctionType | type)}
+
 
 #: How objects defined in ``__main__`` travel:
 #: ``"auto"``: by reference when the receiver imported the main script and the
 #: name is defined at its top level, else by value (parent to a spawn/forkserver
-#: worker); ``"value"``: always by value (a worker that did not import main,
-#: e.g. forked before the definition); ``"reference"``: always by reference (the
-#: receiver *is* the process whose ``__main__`` defined it: worker to parent).
-MainPolicy: TypeAlias = Literal["auto", "value", "reference"]
+#: worker); ``"value"``: always by value (a worker that did not import main);
+#: ``"reference"``: always by reference (the receiver *is* the process whose
+#: ``__main__`` defined it: worker to parent); a :class:`ForkedMain`: by
+#: reference what forked workers find by name, else by value.
+MainPolicy: TypeAlias = Literal["auto", "value", "reference"] | ForkedMain
 
 PROTOCOL = 5
 
@@ -99,6 +162,13 @@ def _main_top_level_names() -> frozenset[str]:
     return _top_level_names(os.path.abspath(path), mtime)
 
 
+def _receiver_finds(policy: MainPolicy, obj: Any) -> bool:
+    """Whether the receiver finds ``obj`` of ``__main__`` by name (policy "auto" or forked)."""
+    if isinstance(policy, ForkedMain):
+        return policy.finds(obj)
+    return _main_importable(obj)
+
+
 def _main_importable(obj: Any) -> bool:
     """Whether a receiver that imported the main script finds ``obj`` by name."""
     qualname = getattr(obj, "__qualname__", "")
@@ -124,7 +194,7 @@ class _FastPickler(pickle.Pickler):
             self.main_policy != "reference"
             and isinstance(obj, types.FunctionType | type)
             and getattr(obj, "__module__", None) in _MAIN_NAMES
-            and (self.main_policy == "value" or not _main_importable(obj))
+            and (self.main_policy == "value" or not _receiver_finds(self.main_policy, obj))
         ):
             raise _NeedsByValue
         return NotImplemented
@@ -170,7 +240,7 @@ class _ByValuePickler(cloudpickle.Pickler):  # type: ignore[misc]
             self._main_policy != "value"
             and isinstance(obj, types.FunctionType | type)
             and getattr(obj, "__module__", None) in _MAIN_NAMES
-            and (self._main_policy == "reference" or _main_importable(obj))
+            and (self._main_policy == "reference" or _receiver_finds(self._main_policy, obj))
         ):
             return NotImplemented  # the plain pickler's save_global: by reference
         return super().reducer_override(obj)

@@ -56,7 +56,7 @@ from typing import Any
 
 from .._backends._protocol import Batch, BatchResult, Call
 from .._core import _context, _loop, _oob, _remote, _wire, _worker
-from ..errors import PoolBroken, SerializationError, describe_exitcode
+from ..errors import MainModuleError, PoolBroken, SerializationError, describe_exitcode
 from ._jobs import BatchState, Job, PoolStats
 from ._ledger import Ledger
 from ._workers import StatusBoard, Worker, stop_all
@@ -103,9 +103,14 @@ class ProcessEngine:
         self.start_method: str = self._ctx.get_start_method()
         self._workers = workers
         self._name = name or f"pool{next(_pool_ids)}"
-        # Workers forked before a function was defined in __main__ can't find
-        # it by name: send __main__'s objects by value under fork.
-        self._main: _wire.MainPolicy = "value" if self.start_method == "fork" else "auto"
+        # Forked workers find by name what __main__ held when they were forked,
+        # and must get it by name: the initializer sets the globals of *their*
+        # __main__'s functions. What they lack (defined after the fork) goes by
+        # value. Spawn and forkserver workers import the main script.
+        self._forked: _wire.ForkedMain | None = (
+            _wire.ForkedMain() if self.start_method == "fork" else None
+        )
+        self._main: _wire.MainPolicy = self._forked or "auto"
         self._owner = os.getpid()  # names this pool's shared-memory segments
         # Pickled by multiprocessing while it starts each worker, so that its
         # own Queue, Lock or Value may be initargs (as with the stdlib); a
@@ -356,6 +361,7 @@ class ProcessEngine:
     def _start_worker(self, slot: int) -> bool:
         """Start the worker of ``slot``; False if that broke the pool."""
         assert self._sel is not None
+        before = _wire.main_snapshot() if self._forked is not None else None
         try:
             w = Worker.start(
                 self._ctx,
@@ -372,6 +378,8 @@ class ProcessEngine:
             err.__cause__ = e
             self._do_break(err)
             return False
+        if self._forked is not None and before is not None:
+            self._forked.forked(before, _wire.main_snapshot())
         self._slots[slot] = w
         self._sel.register(
             w.channel.result_fd, selectors.EVENT_READ, lambda _ev: self._on_readable(w)
@@ -386,6 +394,8 @@ class ProcessEngine:
     def _stop_workers(self) -> None:
         stop_all((w for w in self._slots if w is not None), self._sel, self._owner)
         self._slots = [None] * self._workers
+        if self._forked is not None:
+            self._forked.reset()  # the next workers are forked from __main__ as it is then
         if self._sel is not None:
             self._sel.close()
             self._sel = None
@@ -564,6 +574,14 @@ class ProcessEngine:
         if w.retiring and not jobs:
             if self._max_tasks is not None and not self._closing:
                 self._restarts += 1
+            return
+        if not w.ready and w.killed_for is None and exitcode == _context.MAIN_IMPORT_EXITCODE:
+            # It stopped while importing the main module, which starts parkit
+            # work (no __main__ guard): every worker would. One clear error.
+            self._requeue(jobs)
+            self._do_break(
+                MainModuleError(_context.main_module_path(), self.start_method, w.who, w.pid)
+            )
             return
         if not w.ready and w.killed_for is None:
             self._start_failures += 1

@@ -126,8 +126,9 @@ class Worker:
             daemon=False,
         )
         try:
-            with _context.preserving_global_start_method():
-                process.start()
+            # A worker whose main-module import starts parkit work exits quietly
+            # with MAIN_IMPORT_EXITCODE: the engine raises the error, once.
+            _context.start_process(process, "quiet")
         except BaseException:
             for conn in (task_r, task_w, result_r, result_w):
                 conn.close()
