@@ -285,6 +285,9 @@ def _stop_if_importing_main() -> None:
     os._exit(MAIN_IMPORT_EXITCODE)
 
 
+_swap_lock = threading.Lock()
+
+
 def start_process(process: Any, report: ChildReport) -> None:
     """Start ``process`` (a ``multiprocessing`` process object) the parkit way.
 
@@ -309,18 +312,21 @@ def start_process(process: Any, report: ChildReport) -> None:
         # Replaced for the duration of this start, and only for this thread:
         # another thread starting a process of its own with the stdlib gets the
         # stdlib's data unchanged. Nothing of the user's __main__ is touched.
-        original = multiprocessing.spawn.get_preparation_data
-        me = threading.get_ident()
+        # parkit's own starts take turns (_swap_lock): two overlapping swaps
+        # would each restore what the other installed, and leave a wrapper in
+        # place for good.
+        with _swap_lock:
+            original = multiprocessing.spawn.get_preparation_data
+            me = threading.get_ident()
 
-        def get_preparation_data(name: str) -> dict[str, Any]:
-            data: dict[str, Any] = original(name)
-            if threading.get_ident() == me:
-                _fix_preparation(data, report, str(method))
-            return data
+            def get_preparation_data(name: str) -> dict[str, Any]:
+                data: dict[str, Any] = original(name)
+                if threading.get_ident() == me:
+                    _fix_preparation(data, report, str(method))
+                return data
 
-        multiprocessing.spawn.get_preparation_data = get_preparation_data
-        try:
-            process.start()
-        finally:
-            if multiprocessing.spawn.get_preparation_data is get_preparation_data:
+            multiprocessing.spawn.get_preparation_data = get_preparation_data
+            try:
+                process.start()
+            finally:
                 multiprocessing.spawn.get_preparation_data = original
