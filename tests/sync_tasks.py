@@ -152,3 +152,17 @@ def block_in_get(q: parkit.Queue[Any], ready: parkit.Event) -> None:
     """Signal ``ready``, then wait for ever in ``get`` (to be killed there)."""
     ready.set()
     q.get()
+
+
+# Objects a child keeps until it exits (a module global, as a script's would be).
+kept: list[Any] = []
+
+
+def keep_a_lock_and_a_shared_array() -> list[str]:
+    """Make two objects this child owns, keep them to the end; their paths."""
+    import numpy as np
+
+    lock = parkit.Lock()
+    array = parkit.SharedArray.copy_of(np.arange(3))
+    kept.extend([lock, array])
+    return [lock._segment.path, f"/dev/shm/{array.name}"]

@@ -7,7 +7,8 @@ same as handing it 8 bytes; the worker maps the same pages.
 
 The creating process owns the segment and unlinks it on :meth:`close`, at the
 end of its ``with`` block, when the object is garbage-collected, or at
-interpreter exit — also when workers crash, since they never own it. If the
+interpreter exit once the non-daemonic children are joined (``_core/_owned.py``)
+— also when workers crash, since they never own it. If the
 owner is SIGKILLed, pool workers remove its segments as they exit (their
 lifeline removes every ``parkit-<owner pid>-*`` segment; see ``_core/_oob.py``).
 The file is readable by its owner only (SPEC §7). No ``resource_tracker`` is
@@ -23,7 +24,7 @@ import secrets
 import weakref
 from typing import Any
 
-from ._core import _oob
+from ._core import _oob, _owned
 
 __all__ = ["SharedArray"]
 
@@ -43,6 +44,7 @@ def _unlink(path: str, owner_pid: int) -> None:
     if os.getpid() == owner_pid:
         with contextlib.suppress(OSError):
             os.unlink(path)
+        _owned.disown(path)
 
 
 class SharedArray:
@@ -99,7 +101,12 @@ class SharedArray:
         path = os.path.join(_DIR, name)
         # The owner's segment goes when the owner is done with it, however that
         # happens (close, with, garbage collection, interpreter exit).
-        self._finalizer = weakref.finalize(self, _unlink, path, os.getpid()) if owner else None
+        self._finalizer = None
+        if owner:
+            self._finalizer = weakref.finalize(self, _unlink, path, os.getpid())
+            # At exit, only once the children that may still attach are joined.
+            self._finalizer.atexit = False
+            _owned.own(path)
 
     @classmethod
     def zeros(cls, shape: int | tuple[int, ...], dtype: Any = float) -> SharedArray:
