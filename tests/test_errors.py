@@ -35,6 +35,7 @@ SAMPLES: dict[type[errors.ParkitError], errors.ParkitError] = {
     errors.LockAbandoned: errors.LockAbandoned("died", holder_pid=42, held_for=1.5),
     errors.QueueClosed: errors.QueueClosed("closed"),
     errors.PoolBroken: errors.PoolBroken("the initializer raised"),
+    errors.TooManyWaiters: errors.TooManyWaiters("96 threads already wait", limit=96),
 }
 
 
@@ -68,6 +69,7 @@ def test_pickle_round_trip_keeps_type_args_and_attributes(cls: type[errors.Parki
         (errors.LockTimeout, TimeoutError),
         (errors.SerializationError, pickle.PicklingError),
         (errors.QueueClosed, EOFError),
+        (errors.TooManyWaiters, RuntimeError),
         # Code written for concurrent.futures catches these (SPEC §2 drop-in).
         (errors.WorkerCrashed, BrokenProcessPool),
         (errors.PoolBroken, BrokenProcessPool),

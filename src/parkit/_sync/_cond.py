@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
+from ..errors import TooManyWaiters
 from . import _segment
 from ._base import FIRST_FREE, WAIT, WAITERS, SyncObject, check_timeout, until
 from ._locks import Lock, RLock
@@ -124,8 +125,9 @@ class Condition(SyncObject):
             False if ``timeout`` expired first, else True.
 
         Raises:
-            RuntimeError: the calling thread does not hold the lock, or 96
-                threads are already waiting.
+            RuntimeError: the calling thread does not hold the lock.
+            parkit.TooManyWaiters: 96 threads (of all processes) already
+                wait (a ``RuntimeError`` too).
         """
         timeout = check_timeout(timeout)
         if not self._lock._is_owned():
@@ -138,7 +140,11 @@ class Condition(SyncObject):
                 self._reap(words)
                 slot = next((s for s in self._slots() if words[s] == 0), None)
             if slot is None:
-                raise RuntimeError(f"more than {_NSLOTS} threads wait on this Condition")
+                raise TooManyWaiters(
+                    f"{_NSLOTS} threads already wait on this Condition, the most it can "
+                    "hold; wake some (notify) or share the work among fewer threads",
+                    limit=_NSLOTS,
+                )
             ticket = int(words[_NEXT_TICKET])
             words[_NEXT_TICKET] += 1
             words[slot], words[slot + 1], words[slot + 2] = key
