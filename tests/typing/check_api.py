@@ -40,10 +40,11 @@ def check_context() -> None:
     assert_type(parkit.default_context(), multiprocessing.context.BaseContext)
 
 
-def check_errors(e: parkit.WorkerCrashed, t: parkit.TaskTimeout) -> None:
+def check_errors(e: parkit.WorkerCrashed, t: parkit.TaskTimeout, w: parkit.TooManyWaiters) -> None:
     assert_type(e.exitcode, int | None)
     assert_type(e.item_index, int | None)
     assert_type(t.timeout, float)
+    assert_type(w.limit, int)
 
 
 def pair(a: int, b: str) -> bytes:
@@ -63,6 +64,8 @@ def check_one_shot_calls(errors: Literal["raise", "return"]) -> None:
     assert_type(parkit.starmap(pair, [(1, "a")], errors="return"), list[bytes | BaseException])
     assert_type(parkit.map(lambda x: f"{x}", [1], backend="thread"), list[str])
     assert_type(parkit.shutdown(), None)
+    # Only the backends that exist are in the type.
+    parkit.map(number, [1], backend="dask")  # type: ignore[call-overload]
 
 
 def check_pool() -> None:
