@@ -31,6 +31,8 @@ BOUND_S = 10.0
 
 METHODS = available_methods()
 
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
 
 @dataclass
 class Case:
@@ -195,6 +197,39 @@ def test_catalogue_through_process(name: str, context: str) -> None:
 
         _check(case, context, call, lambda: p.pid)
     assert p.exitcode is not None or p.pid is None
+
+
+_SEGFAULT = """\
+import sys
+import hostile
+import parkit
+
+if __name__ == "__main__":
+    try:
+        parkit.run(hostile.segfault, context=sys.argv[1])
+    except parkit.WorkerCrashed as e:
+        print(e.signal.name)
+    with parkit.Pool(1, context=sys.argv[1]) as pool:
+        print(type(pool.starmap(hostile.segfault, [()], errors="return")[0]).__name__)
+"""
+
+
+def test_a_deliberate_segfault_prints_no_fatal_error_dump(context: str) -> None:
+    # As under pytest, whose faulthandler a forked child inherits: the
+    # catalogue's crash must not print "Fatal Python error" and every stack.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS_DIR, env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", _SEGFAULT, context],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["SIGSEGV", "WorkerCrashed"]
+    assert done.stderr == ""
 
 
 # --- results and the stdlib surface --------------------------------------------
@@ -407,8 +442,6 @@ def test_reading_the_result_of_an_exited_process_releases_it() -> None:
 
 
 # --- a script that ends without joining its children (the tutorial's) ----------
-
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # The tutorial's first lock example, ported: the parent starts three children
 # that share a Lock and falls off the end of the script without joining them.
