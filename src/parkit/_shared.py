@@ -25,6 +25,7 @@ import weakref
 from typing import Any
 
 from ._core import _oob, _owned
+from ._core._context import ContextLike, start_method
 
 __all__ = ["SharedArray"]
 
@@ -62,7 +63,8 @@ class SharedArray:
         raise TypeError("use SharedArray.zeros(shape, dtype) or SharedArray.copy_of(array)")
 
     @classmethod
-    def _create(cls, shape: tuple[int, ...], dtype: Any) -> SharedArray:
+    def _create(cls, shape: tuple[int, ...], dtype: Any, context: ContextLike) -> SharedArray:
+        method = start_method(context)
         np = _numpy()
         dt = np.dtype(dtype)
         if dt.hasobject:
@@ -87,14 +89,21 @@ class SharedArray:
             raise
         os.close(fd)
         self = object.__new__(cls)
-        self._init(name, shape, dt, region, owner=True)
+        self._init(name, shape, dt, region, owner=True, method=method)
         return self
 
     def _init(
-        self, name: str, shape: tuple[int, ...], dtype: Any, region: mmap.mmap, owner: bool
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: Any,
+        region: mmap.mmap,
+        owner: bool,
+        method: str,
     ) -> None:
         np = _numpy()
         self._name = name
+        self._method = method
         self._region: mmap.mmap | None = region
         self._owner = owner
         self._array = np.ndarray(shape, dtype=dtype, buffer=region)
@@ -109,21 +118,35 @@ class SharedArray:
             _owned.own(path)
 
     @classmethod
-    def zeros(cls, shape: int | tuple[int, ...], dtype: Any = float) -> SharedArray:
+    def zeros(
+        cls, shape: int | tuple[int, ...], dtype: Any = float, *, context: ContextLike = None
+    ) -> SharedArray:
         """A new shared array of zeros.
 
+        Args:
+            shape: the array's shape.
+            dtype: its NumPy dtype (not ``object``).
+            context: start-method name or ``multiprocessing`` context, validated
+                and recorded as :attr:`start_method`; the array works with
+                processes of every start method.
+
         Raises:
-            ValueError: a negative dimension.
-            TypeError: an object dtype (Python objects can't be shared).
+            ValueError: a negative dimension, or an unknown start method.
+            TypeError: an object dtype (Python objects can't be shared), or a
+                ``context`` that is neither a name nor a context.
         """
-        return cls._create((shape,) if isinstance(shape, int) else tuple(shape), dtype)
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        return cls._create(shape, dtype, context)
 
     @classmethod
-    def copy_of(cls, array: Any) -> SharedArray:
-        """A new shared array holding a copy of ``array``."""
+    def copy_of(cls, array: Any, *, context: ContextLike = None) -> SharedArray:
+        """A new shared array holding a copy of ``array``.
+
+        ``context`` as for :meth:`zeros`.
+        """
         np = _numpy()
         source = np.asarray(array)
-        shared = cls._create(source.shape, source.dtype)
+        shared = cls._create(source.shape, source.dtype, context)
         shared._array[...] = source
         return shared
 
@@ -141,6 +164,14 @@ class SharedArray:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def start_method(self) -> str:
+        """The start method ``context=`` named when it was made (informational).
+
+        Any process can attach the array, whatever its start method.
+        """
+        return self._method
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -176,7 +207,7 @@ class SharedArray:
     def __reduce__(self) -> tuple[Any, ...]:
         if self._region is None:
             raise ValueError("a closed SharedArray can't be sent")
-        return (_attach, (self._name, self.shape, self.dtype.str))
+        return (_attach, (self._name, self.shape, self.dtype.str, self._method))
 
     def close(self) -> None:
         """Release this process's mapping; the owner also removes the segment.
@@ -199,7 +230,7 @@ class SharedArray:
         self.close()
 
 
-def _attach(name: str, shape: tuple[int, ...], dtype: str) -> SharedArray:
+def _attach(name: str, shape: tuple[int, ...], dtype: str, method: str) -> SharedArray:
     np = _numpy()
     path = os.path.join(_DIR, name)
     try:
@@ -214,5 +245,5 @@ def _attach(name: str, shape: tuple[int, ...], dtype: str) -> SharedArray:
     finally:
         os.close(fd)
     self = object.__new__(SharedArray)
-    self._init(name, shape, np.dtype(dtype), region, owner=False)
+    self._init(name, shape, np.dtype(dtype), region, owner=False, method=method)
     return self

@@ -127,6 +127,22 @@ def check_locks() -> None:
     parkit.Lock(abandoned="ignore")  # type: ignore[arg-type]
 
 
+def check_context_on_shared_objects() -> None:
+    fork = multiprocessing.get_context("fork")
+    assert_type(parkit.Lock(timeout=0.5, context="forkserver").start_method, str)
+    assert_type(parkit.RLock(context=fork).start_method, str)
+    assert_type(parkit.Semaphore(2, context=None).start_method, str)
+    assert_type(parkit.BoundedSemaphore(context="spawn").start_method, str)
+    assert_type(parkit.Condition(context="spawn").start_method, str)
+    assert_type(parkit.Event(context=fork).start_method, str)
+    assert_type(parkit.Barrier(2, context="fork").start_method, str)
+    assert_type(parkit.Queue[int](context="spawn").start_method, str)
+    assert_type(parkit.Pipe[int](context="spawn")[0].start_method, str)
+    assert_type(parkit.SharedArray.zeros(3, context="spawn").start_method, str)
+    assert_type(parkit.SharedArray.copy_of([1], context=fork).start_method, str)
+    parkit.Event(context=3)  # type: ignore[arg-type]
+
+
 def check_pipe() -> None:
     a, b = parkit.Pipe[int]()
     assert_type(parkit.Pipe[int](), tuple[parkit.Connection[int], parkit.Connection[int]])
