@@ -152,3 +152,33 @@ def block_in_get(q: parkit.Queue[Any], ready: parkit.Event) -> None:
     """Signal ``ready``, then wait for ever in ``get`` (to be killed there)."""
     ready.set()
     q.get()
+
+
+# Objects a child keeps until it exits (a module global, as a script's would be).
+kept: list[Any] = []
+
+
+def keep_a_lock_and_a_shared_array() -> list[str]:
+    """Make two objects this child owns, keep them to the end; their paths."""
+    import numpy as np
+
+    lock = parkit.Lock()
+    array = parkit.SharedArray.copy_of(np.arange(3))
+    kept.extend([lock, array])
+    return [lock._segment.path, f"/dev/shm/{array.name}"]
+
+
+def use_everything(
+    lock: parkit.Lock,
+    event: parkit.Event,
+    q: parkit.Queue[str],
+    array: Any,
+    conn: parkit.Connection[str],
+) -> str:
+    """Use one object of each kind: made for another start method than this child's."""
+    with lock.hold(timeout=10):
+        array[0] = 42
+    q.put("queued")
+    conn.send("piped")
+    event.set()
+    return f"{lock.start_method} {event.start_method} {q.start_method}"

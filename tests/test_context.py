@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.context
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 import parkit
+import sync_tasks
 from parkit._core._context import START_METHOD_ENV, available_methods, resolve_context
 
 
@@ -120,3 +122,106 @@ def test_global_start_method_is_left_as_the_user_left_it() -> None:
         """
     )
     assert out.splitlines() == ["[None, None, None, None]", "spawn", "spawn"]
+
+
+# --- context= on the objects that share processes (locks, queues, pipes, arrays) --
+
+
+def _made(kind: str, context: Any) -> list[Any]:
+    """One object of ``kind`` made with ``context=``; both ends for a Pipe."""
+    if kind == "Pipe":
+        return list(parkit.Pipe(context=context))
+    if kind == "SharedArray.zeros":
+        return [parkit.SharedArray.zeros(3, context=context)]
+    if kind == "SharedArray.copy_of":
+        return [parkit.SharedArray.copy_of([1, 2], context=context)]
+    if kind == "Barrier":
+        return [parkit.Barrier(2, context=context)]
+    cls = getattr(parkit, kind)
+    return [cls(context=context)]
+
+
+SHARING = [
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Condition",
+    "Event",
+    "Barrier",
+    "Queue",
+    "Pipe",
+    "SharedArray.zeros",
+    "SharedArray.copy_of",
+]
+
+
+def _release(objs: list[Any]) -> None:
+    for obj in objs:
+        if isinstance(obj, parkit.SharedArray | parkit.Connection):
+            obj.close()
+
+
+@pytest.mark.parametrize("kind", SHARING)
+def test_objects_that_share_processes_take_context(kind: str) -> None:
+    for method in available_methods():
+        for context in (method, multiprocessing.get_context(method)):
+            objs = _made(kind, context)
+            assert [obj.start_method for obj in objs] == [method] * len(objs)
+            if kind != "Pipe":  # an end travels only while a process starts
+                copy = pickle.loads(pickle.dumps(objs[0]))
+                assert copy.start_method == method
+                _release([copy])
+            _release(objs)
+    objs = _made(kind, None)
+    default = parkit.default_context().get_start_method()
+    assert [obj.start_method for obj in objs] == [default] * len(objs)
+    _release(objs)
+
+
+@pytest.mark.parametrize("kind", SHARING)
+def test_objects_that_share_processes_refuse_an_unknown_context(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match="fork-server") as info:
+        _made(kind, "fork-server")
+    assert str(info.value) == (
+        "unknown start method 'fork-server'; this platform has: "
+        + ", ".join(repr(m) for m in available_methods())
+    )
+    with pytest.raises(TypeError) as type_info:
+        _made(kind, 3)
+    assert str(type_info.value) == (
+        "context must be None, a start-method name ("
+        + ", ".join(repr(m) for m in available_methods())
+        + ") or a multiprocessing context, not int"
+    )
+    # None is the default policy, $PARKIT_START_METHOD included.
+    monkeypatch.setenv(START_METHOD_ENV, "threads")
+    with pytest.raises(ValueError, match=r"unknown start method 'threads' in \$PARKIT_START"):
+        _made(kind, None)
+
+
+def test_objects_made_for_one_start_method_work_with_processes_of_another(
+    context: str,
+) -> None:
+    # They are files in /dev/shm (or descriptors handed over at the start):
+    # mixing start methods is no problem, so it is no error either.
+    other = next(m for m in available_methods() if m != context)
+    lock = parkit.Lock(context=other)
+    event = parkit.Event(context=other)
+    q = parkit.Queue[str](context=other)
+    receiver, sender = parkit.Pipe[str](duplex=False, context=other)
+    with parkit.SharedArray.zeros(1, context=other) as array:
+        with parkit.Process(
+            sync_tasks.use_everything, (lock, event, q, array, sender), context=context
+        ) as p:
+            p.start()
+            assert p.result(timeout=30) == f"{other} {other} {other}"
+        assert p.exitcode == 0
+        assert array[0] == 42
+    assert event.is_set()
+    assert q.get(timeout=10) == "queued"
+    assert receiver.recv(timeout=10) == "piped"
+    receiver.close()
+    sender.close()

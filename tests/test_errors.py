@@ -38,6 +38,7 @@ SAMPLES: dict[type[errors.ParkitError], errors.ParkitError] = {
     errors.MainModuleError: errors.MainModuleError(
         "/srv/job.py", "forkserver", "worker 'parkit-pool1-w0' (pid 42)", 42
     ),
+    errors.TooManyWaiters: errors.TooManyWaiters("96 threads already wait", limit=96),
 }
 
 
@@ -71,6 +72,7 @@ def test_pickle_round_trip_keeps_type_args_and_attributes(cls: type[errors.Parki
         (errors.LockTimeout, TimeoutError),
         (errors.SerializationError, pickle.PicklingError),
         (errors.QueueClosed, EOFError),
+        (errors.TooManyWaiters, RuntimeError),
         # Code written for concurrent.futures catches these (SPEC §2 drop-in).
         (errors.WorkerCrashed, BrokenProcessPool),
         (errors.PoolBroken, BrokenProcessPool),

@@ -155,9 +155,18 @@ def test_a_non_callable_is_a_type_error() -> None:
         parkit.map(square, [1], progress="yes")  # type: ignore[call-overload]
 
 
-def test_dask_backend_says_it_is_not_available() -> None:
-    with pytest.raises(NotImplementedError, match="dask"):
-        parkit.map(square, [1], backend="dask")
+@pytest.mark.parametrize("name", ["dask", "processes"])
+def test_an_unknown_backend_lists_the_available_ones(name: str) -> None:
+    # "dask" too: it is not in this version, and not in the type either.
+    message = (
+        f"backend must be one of 'process', 'thread', 'serial' or a backend object, not {name!r}"
+    )
+    with pytest.raises(ValueError, match="backend must be one of") as info:
+        parkit.map(square, [1], backend=name)  # type: ignore[call-overload]
+    assert str(info.value) == message
+    with pytest.raises(ValueError, match="backend must be one of") as info:
+        parkit.Pool(1, backend=name)  # type: ignore[arg-type]
+    assert str(info.value) == message
 
 
 # ------------------------------------------------------------------- laziness

@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -21,12 +23,15 @@ import pytest
 
 import hostile
 import parkit
+import sync_tasks
 from parkit._core._context import available_methods
 
 # Every case must resolve well within this (start-up included).
 BOUND_S = 10.0
 
 METHODS = available_methods()
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 @dataclass
@@ -192,6 +197,39 @@ def test_catalogue_through_process(name: str, context: str) -> None:
 
         _check(case, context, call, lambda: p.pid)
     assert p.exitcode is not None or p.pid is None
+
+
+_SEGFAULT = """\
+import sys
+import hostile
+import parkit
+
+if __name__ == "__main__":
+    try:
+        parkit.run(hostile.segfault, context=sys.argv[1])
+    except parkit.WorkerCrashed as e:
+        print(e.signal.name)
+    with parkit.Pool(1, context=sys.argv[1]) as pool:
+        print(type(pool.starmap(hostile.segfault, [()], errors="return")[0]).__name__)
+"""
+
+
+def test_a_deliberate_segfault_prints_no_fatal_error_dump(context: str) -> None:
+    # As under pytest, whose faulthandler a forked child inherits: the
+    # catalogue's crash must not print "Fatal Python error" and every stack.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS_DIR, env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", _SEGFAULT, context],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["SIGSEGV", "WorkerCrashed"]
+    assert done.stderr == ""
 
 
 # --- results and the stdlib surface --------------------------------------------
@@ -401,3 +439,154 @@ def test_reading_the_result_of_an_exited_process_releases_it() -> None:
     p._process.join(BOUND_S)
     p.result()  # a second read sees the exit
     assert p not in _process._live
+
+
+# --- a script that ends without joining its children (the tutorial's) ----------
+
+# The tutorial's first lock example, ported: the parent starts three children
+# that share a Lock and falls off the end of the script without joining them.
+# A hook registered before parkit is imported runs after every hook of parkit and
+# multiprocessing (atexit is last-in, first-out): it reports what the children
+# ended with and whether the lock's file outlived them.
+_TUTORIAL_LOCK = """\
+import atexit
+import os
+import sys
+
+procs = []
+
+def report():
+    print("exit codes:", [p.exitcode for p in procs])
+    print("lock file left:", os.path.exists(lock._segment.path))
+
+atexit.register(report)
+
+import parkit
+
+def printer(item, lock):
+    lock.acquire()
+    print(f"Printing {item}", flush=True)
+    lock.release()
+
+if __name__ == "__main__":
+    lock = parkit.Lock()
+    for item in ["apple", "banana", "cherry"]:
+        p = parkit.Process(target=printer, args=(item, lock), context=sys.argv[1])
+        p.start()
+        procs.append(p)
+"""
+
+
+def _run_script(source: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS_DIR, env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-c", source, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def test_children_left_running_at_exit_keep_their_lock(context: str) -> None:
+    # The lock's file used to be removed at exit before the children were
+    # joined: under spawn and forkserver they could not rebuild their argument
+    # and all three exited 1, silently.
+    done = _run_script(_TUTORIAL_LOCK, context)
+    assert done.stderr == ""
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert sorted(lines[:3]) == ["Printing apple", "Printing banana", "Printing cherry"]
+    assert lines[3:] == ["exit codes: [0, 0, 0]", "lock file left: False"]
+
+
+# multiprocessing's name for the first child of each start method.
+_FIRST_CHILD = {
+    "fork": "ForkProcess-1",
+    "forkserver": "ForkServerProcess-1",
+    "spawn": "SpawnProcess-1",
+}
+
+_FAILS_AROUND_THE_TARGET = """\
+import sys
+import hostile
+import sync_tasks
+import parkit
+
+if __name__ == "__main__":
+    case, method = sys.argv[1:]
+    if case == "run":
+        try:
+            parkit.run(type, hostile.ErrorAtUnpickle(), context=method)
+        except parkit.SerializationError as e:
+            print(type(e).__name__, e.direction, e.stage, type(e.__cause__).__name__)
+        sys.exit()
+    if case == "argument":
+        p = parkit.Process(type, (hostile.ErrorAtUnpickle(),), context=method)
+    else:
+        p = parkit.Process(hostile.return_unpicklable, context=method)
+    p.start()
+    p.join()
+    print("exitcode:", p.exitcode)
+    try:
+        p.result()
+    except parkit.SerializationError as e:
+        print(type(e).__name__, e.direction, e.stage, type(e.__cause__).__name__)
+"""
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "fork"])
+def test_a_child_whose_arguments_fail_to_rebuild_says_so(method: str) -> None:
+    # Under fork the arguments are inherited, not rebuilt.
+    done = _run_script(_FAILS_AROUND_THE_TARGET, "argument", method)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "exitcode: 1",
+        "SerializationError argument unpickle UnpicklingError",
+    ]
+    # Printed by the child as the stdlib prints a target's exception.
+    err = done.stderr.splitlines()
+    assert err[0] == f"Process {_FIRST_CHILD[method]}:"
+    assert err[1] == "Traceback (most recent call last):"
+    assert "_pickle.UnpicklingError: hostile: refused at unpickle" in err
+    assert "The above exception was the direct cause of the following exception:" in err
+    assert err[-1] == (
+        "parkit.errors.SerializationError: could not unpickle the call in the child "
+        "process: UnpicklingError: hostile: refused at unpickle"
+    )
+
+
+def test_a_child_whose_result_fails_to_pickle_says_so(context: str) -> None:
+    done = _run_script(_FAILS_AROUND_THE_TARGET, "result", context)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "exitcode: 1",
+        "SerializationError result pickle TypeError",
+    ]
+    err = done.stderr.splitlines()
+    assert err[0] == f"Process {_FIRST_CHILD[context]}:"
+    assert err[-1].startswith(
+        "parkit.errors.SerializationError: could not pickle the result of "
+        "hostile.return_unpicklable, a lock: TypeError: "
+    )
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "fork"])
+def test_run_stays_quiet_when_the_arguments_fail_to_rebuild(method: str) -> None:
+    # run()'s caller gets the exception: the child prints nothing.
+    done = _run_script(_FAILS_AROUND_THE_TARGET, "run", method)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["SerializationError argument unpickle UnpicklingError"]
+    assert done.stderr == ""
+
+
+def test_what_a_child_keeps_to_its_end_is_removed_when_it_exits(context: str) -> None:
+    # A child exits through multiprocessing's exit function, not atexit: the
+    # files it owns are removed there, once its own children are joined.
+    with parkit.Process(sync_tasks.keep_a_lock_and_a_shared_array, context=context) as p:
+        p.start()
+        paths = p.result(timeout=BOUND_S)
+    assert p.exitcode == 0
+    assert [os.path.exists(path) for path in paths] == [False, False]

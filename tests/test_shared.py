@@ -130,3 +130,53 @@ def test_a_fork_child_closing_an_inherited_array_removes_nothing() -> None:
         parkit.run(sa.close, context="fork")
         assert os.path.exists(f"/dev/shm/{sa.name}")
     assert not os.path.exists(f"/dev/shm/{sa.name}")
+
+
+# The parent starts children that read the array and ends without joining
+# them. A hook registered before parkit is imported runs after parkit's and
+# multiprocessing's (atexit is last-in, first-out): it sees the children's exit
+# codes and whether the array's file outlived them.
+CHILDREN_LEFT_RUNNING = """
+import atexit, os, sys
+
+procs = []
+
+def report():
+    print("exit codes:", [p.exitcode for p in procs])
+    print("file left:", os.path.exists("/dev/shm/" + sa.name))
+
+atexit.register(report)
+
+import parkit
+
+def show(sa, i):
+    # One write(2) per line: the children write at the same time.
+    os.write(1, f"item {i}: {sa[i]:g}\\n".encode())
+
+if __name__ == "__main__":
+    sa = parkit.SharedArray.copy_of([10.0, 20.0, 30.0])
+    for i in range(3):
+        p = parkit.Process(show, (sa, i), context=sys.argv[1])
+        p.start()
+        procs.append(p)
+"""
+
+
+def test_children_left_running_at_exit_can_still_attach(context: str) -> None:
+    # The file used to be removed at exit before the children were joined:
+    # under spawn and forkserver none of them could attach.
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", CHILDREN_LEFT_RUNNING, context],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stderr == ""
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert sorted(lines[:3]) == ["item 0: 10", "item 1: 20", "item 2: 30"]
+    assert lines[3:] == ["exit codes: [0, 0, 0]", "file left: False"]

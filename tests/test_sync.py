@@ -313,6 +313,39 @@ def test_condition_notify_wakes_threads_oldest_first() -> None:
     assert woken[-1] == 2
 
 
+def test_one_waiter_too_many_is_a_parkit_error() -> None:
+    cond = parkit.Condition()
+    limit = 96
+    woken: list[bool] = []
+
+    def waiter() -> None:
+        with cond:
+            woken.append(cond.wait(60))
+
+    threads = [threading.Thread(target=waiter) for _ in range(limit)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(cond.statistics().waiting_pids) < limit and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(cond.statistics().waiting_pids) == limit
+        with cond:
+            with pytest.raises(parkit.TooManyWaiters) as info:
+                cond.wait(1)
+            assert isinstance(info.value, RuntimeError)
+            assert info.value.limit == limit
+            assert str(info.value).startswith("96 threads already wait on this Condition")
+            # Nothing changed: the caller still holds the lock.
+            assert cond.statistics().lock_holder_pid == os.getpid()
+    finally:
+        with cond:
+            cond.notify_all()
+        for t in threads:
+            t.join(10)
+    assert woken == [True] * limit
+
+
 # ------------------------------------------------------------- stdlib semantics
 
 

@@ -34,6 +34,7 @@ from .errors import QueueClosed as QueueClosed
 from .errors import RemoteError as RemoteError
 from .errors import SerializationError as SerializationError
 from .errors import TaskTimeout as TaskTimeout
+from .errors import TooManyWaiters as TooManyWaiters
 from .errors import WorkerCrashed as WorkerCrashed
 
 __version__ = "0.1.0.dev0"
@@ -63,6 +64,7 @@ __all__ = [
     "SerializationError",
     "SharedArray",
     "TaskTimeout",
+    "TooManyWaiters",
     "WorkerCrashed",
     "default_context",
     "errors",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic
 
 from ._core import _wire
 from ._core._channel import Channel
-from ._core._context import ContextLike, resolve_context
+from ._core._context import ContextLike, start_method
 from ._core._peer import PeerId, identify
 from .errors import SerializationError
 
@@ -53,9 +53,18 @@ class Connection(Generic[T]):
     other time raises :class:`parkit.SerializationError`.
     """
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, method: str) -> None:
         self._ch = channel
+        self._method = method
         self._sibling: weakref.ref[Connection[T]] | None = None
+
+    @property
+    def start_method(self) -> str:
+        """The start method ``Pipe(context=)`` named (informational).
+
+        Either end can be passed to a process of any start method.
+        """
+        return self._method
 
     @property
     def closed(self) -> bool:
@@ -209,7 +218,8 @@ class Connection(Generic[T]):
         # As multiprocessing.connection.reduce_connection: the child gets its own
         # copy of the descriptor through the popen object that starts it.
         dup = popen.DupFd(popen.duplicate_for_child(ch.open_fd()))
-        return (_rebuild, (dup, (ch.readable, ch.writable, ch.peer, bytes(ch.rbuf), ch.eof)))
+        state = (ch.readable, ch.writable, ch.peer, bytes(ch.rbuf), ch.eof, self._method)
+        return (_rebuild, (dup, state))
 
     def _handed_to(self, pid: int) -> None:
         """Record that process ``pid``, just started with this end, uses it.
@@ -220,8 +230,10 @@ class Connection(Generic[T]):
         self._ch.handed_to(pid, None if sibling is None else sibling._ch)
 
 
-def _rebuild(dup: Any, state: tuple[bool, bool, PeerId | None, bytes, bool]) -> Connection[Any]:
-    readable, writable, peer, buffered, eof = state
+def _rebuild(
+    dup: Any, state: tuple[bool, bool, PeerId | None, bytes, bool, str]
+) -> Connection[Any]:
+    readable, writable, peer, buffered, eof, method = state
     ch = Channel(dup.detach(), readable=readable, writable=writable, peer=peer)
     ch.rbuf += buffered
     ch.eof = eof
@@ -229,7 +241,7 @@ def _rebuild(dup: Any, state: tuple[bool, bool, PeerId | None, bytes, bool]) -> 
     # (else the first send does).
     ch.user = None
     ch.announce_if_new(block=False)
-    return Connection(ch)
+    return Connection(ch, method)
 
 
 class Pipe(Generic[T]):
@@ -250,32 +262,35 @@ class Pipe(Generic[T]):
         duplex: both ends can send and receive (a socket pair); else one way (a
             pipe).
         context: start method name or ``multiprocessing`` context, validated
-            like parkit's other objects; the transport is the same for all.
+            like parkit's other objects and recorded as each end's
+            :attr:`Connection.start_method`; the transport is the same for all,
+            and either end can go to a process of any start method.
 
     Returns:
         The two ends.
 
     Raises:
         ValueError: an unknown start method.
+        TypeError: ``context`` is neither a name nor a context.
     """
 
     def __new__(  # type: ignore[misc]  # a factory, typed by its subscription
         cls, duplex: bool = True, *, context: ContextLike = None
     ) -> tuple[Connection[T], Connection[T]]:
-        resolve_context(context)
+        method = start_method(context)
         me = identify(os.getpid())
         if duplex:
             a, b = socket.socketpair()
             first: Connection[T] = Connection(
-                Channel(a.detach(), readable=True, writable=True, peer=me)
+                Channel(a.detach(), readable=True, writable=True, peer=me), method
             )
             second: Connection[T] = Connection(
-                Channel(b.detach(), readable=True, writable=True, peer=me)
+                Channel(b.detach(), readable=True, writable=True, peer=me), method
             )
         else:
             r, w = os.pipe()
-            first = Connection(Channel(r, readable=True, writable=False, peer=me))
-            second = Connection(Channel(w, readable=False, writable=True, peer=me))
+            first = Connection(Channel(r, readable=True, writable=False, peer=me), method)
+            second = Connection(Channel(w, readable=False, writable=True, peer=me), method)
         first._sibling = weakref.ref(second)
         second._sibling = weakref.ref(first)
         return first, second

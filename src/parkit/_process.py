@@ -52,7 +52,8 @@ class Process(Generic[R]):
     Differences from the stdlib, on purpose:
 
     * the target's exception reaches the parent through :meth:`result` (the child
-      still prints it and exits with code 1, as the stdlib does);
+      still prints it and exits with code 1, as the stdlib does); so does a
+      failure to rebuild the call in the child or to pickle the result;
     * the call is pickled with cloudpickle where plain pickle can't, so lambdas
       and closures work under every start method;
     * the start method is ``context=`` or :func:`parkit.default_context`, never
@@ -261,8 +262,10 @@ class Process(Generic[R]):
             BaseException: what the target raised: the same type and args, with
                 the child's frames in its traceback and a note naming the child;
                 ``parkit.RemoteError`` if that exception can't be rebuilt here.
-            parkit.SerializationError: the return value couldn't be pickled in the
-                child or unpickled here.
+            parkit.SerializationError: the call couldn't be rebuilt in the child
+                (``direction="argument"``, ``stage="unpickle"``), or the return
+                value couldn't be pickled in the child or unpickled here. The
+                child prints the first two on its stderr, as a target's error.
             parkit.WorkerCrashed: the child ended without reporting (a signal,
                 ``os._exit``, a segfault).
             TimeoutError: ``timeout`` passed with the child still running (the

@@ -7,7 +7,8 @@ same as handing it 8 bytes; the worker maps the same pages.
 
 The creating process owns the segment and unlinks it on :meth:`close`, at the
 end of its ``with`` block, when the object is garbage-collected, or at
-interpreter exit — also when workers crash, since they never own it. If the
+interpreter exit once the non-daemonic children are joined (``_core/_owned.py``)
+— also when workers crash, since they never own it. If the
 owner is SIGKILLed, pool workers remove its segments as they exit (their
 lifeline removes every ``parkit-<owner pid>-*`` segment; see ``_core/_oob.py``).
 The file is readable by its owner only (SPEC §7). No ``resource_tracker`` is
@@ -23,7 +24,8 @@ import secrets
 import weakref
 from typing import Any
 
-from ._core import _oob
+from ._core import _oob, _owned
+from ._core._context import ContextLike, start_method
 
 __all__ = ["SharedArray"]
 
@@ -43,6 +45,7 @@ def _unlink(path: str, owner_pid: int) -> None:
     if os.getpid() == owner_pid:
         with contextlib.suppress(OSError):
             os.unlink(path)
+        _owned.disown(path)
 
 
 class SharedArray:
@@ -60,7 +63,8 @@ class SharedArray:
         raise TypeError("use SharedArray.zeros(shape, dtype) or SharedArray.copy_of(array)")
 
     @classmethod
-    def _create(cls, shape: tuple[int, ...], dtype: Any) -> SharedArray:
+    def _create(cls, shape: tuple[int, ...], dtype: Any, context: ContextLike) -> SharedArray:
+        method = start_method(context)
         np = _numpy()
         dt = np.dtype(dtype)
         if dt.hasobject:
@@ -85,38 +89,64 @@ class SharedArray:
             raise
         os.close(fd)
         self = object.__new__(cls)
-        self._init(name, shape, dt, region, owner=True)
+        self._init(name, shape, dt, region, owner=True, method=method)
         return self
 
     def _init(
-        self, name: str, shape: tuple[int, ...], dtype: Any, region: mmap.mmap, owner: bool
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: Any,
+        region: mmap.mmap,
+        owner: bool,
+        method: str,
     ) -> None:
         np = _numpy()
         self._name = name
+        self._method = method
         self._region: mmap.mmap | None = region
         self._owner = owner
         self._array = np.ndarray(shape, dtype=dtype, buffer=region)
         path = os.path.join(_DIR, name)
         # The owner's segment goes when the owner is done with it, however that
         # happens (close, with, garbage collection, interpreter exit).
-        self._finalizer = weakref.finalize(self, _unlink, path, os.getpid()) if owner else None
+        self._finalizer = None
+        if owner:
+            self._finalizer = weakref.finalize(self, _unlink, path, os.getpid())
+            # At exit, only once the children that may still attach are joined.
+            self._finalizer.atexit = False
+            _owned.own(path)
 
     @classmethod
-    def zeros(cls, shape: int | tuple[int, ...], dtype: Any = float) -> SharedArray:
+    def zeros(
+        cls, shape: int | tuple[int, ...], dtype: Any = float, *, context: ContextLike = None
+    ) -> SharedArray:
         """A new shared array of zeros.
 
+        Args:
+            shape: the array's shape.
+            dtype: its NumPy dtype (not ``object``).
+            context: start-method name or ``multiprocessing`` context, validated
+                and recorded as :attr:`start_method`; the array works with
+                processes of every start method.
+
         Raises:
-            ValueError: a negative dimension.
-            TypeError: an object dtype (Python objects can't be shared).
+            ValueError: a negative dimension, or an unknown start method.
+            TypeError: an object dtype (Python objects can't be shared), or a
+                ``context`` that is neither a name nor a context.
         """
-        return cls._create((shape,) if isinstance(shape, int) else tuple(shape), dtype)
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        return cls._create(shape, dtype, context)
 
     @classmethod
-    def copy_of(cls, array: Any) -> SharedArray:
-        """A new shared array holding a copy of ``array``."""
+    def copy_of(cls, array: Any, *, context: ContextLike = None) -> SharedArray:
+        """A new shared array holding a copy of ``array``.
+
+        ``context`` as for :meth:`zeros`.
+        """
         np = _numpy()
         source = np.asarray(array)
-        shared = cls._create(source.shape, source.dtype)
+        shared = cls._create(source.shape, source.dtype, context)
         shared._array[...] = source
         return shared
 
@@ -134,6 +164,14 @@ class SharedArray:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def start_method(self) -> str:
+        """The start method ``context=`` named when it was made (informational).
+
+        Any process can attach the array, whatever its start method.
+        """
+        return self._method
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -169,7 +207,7 @@ class SharedArray:
     def __reduce__(self) -> tuple[Any, ...]:
         if self._region is None:
             raise ValueError("a closed SharedArray can't be sent")
-        return (_attach, (self._name, self.shape, self.dtype.str))
+        return (_attach, (self._name, self.shape, self.dtype.str, self._method))
 
     def close(self) -> None:
         """Release this process's mapping; the owner also removes the segment.
@@ -192,7 +230,7 @@ class SharedArray:
         self.close()
 
 
-def _attach(name: str, shape: tuple[int, ...], dtype: str) -> SharedArray:
+def _attach(name: str, shape: tuple[int, ...], dtype: str, method: str) -> SharedArray:
     np = _numpy()
     path = os.path.join(_DIR, name)
     try:
@@ -207,5 +245,5 @@ def _attach(name: str, shape: tuple[int, ...], dtype: str) -> SharedArray:
     finally:
         os.close(fd)
     self = object.__new__(SharedArray)
-    self._init(name, shape, np.dtype(dtype), region, owner=False)
+    self._init(name, shape, np.dtype(dtype), region, owner=False, method=method)
     return self

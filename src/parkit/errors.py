@@ -23,8 +23,10 @@ below describe what went wrong *around* user code::
           ├── LockTimeout            a lock was not acquired in time
           │    (also TimeoutError)
           ├── LockAbandoned          a lock's holder died while holding it
-          └── QueueClosed            get() on a closed, drained queue
-               (also EOFError)
+          ├── QueueClosed            get() on a closed, drained queue
+          │    (also EOFError)
+          └── TooManyWaiters         more threads wait on a Condition than
+               (also RuntimeError)   its shared table has room for
 
 Three outcomes are kept apart everywhere, because they have different causes and
 different fixes: *the function raised* (its own exception, or ``RemoteError``),
@@ -52,6 +54,7 @@ __all__ = [
     "RemoteError",
     "SerializationError",
     "TaskTimeout",
+    "TooManyWaiters",
     "WorkerCrashed",
 ]
 
@@ -364,3 +367,22 @@ class LockAbandoned(ParkitError):
 
 class QueueClosed(ParkitError, EOFError):
     """``get()`` on a queue that was closed and has been drained."""
+
+
+class TooManyWaiters(ParkitError, RuntimeError):
+    """More threads, in all processes together, wait on a Condition than it can hold.
+
+    A :class:`parkit.Condition` keeps its waiters in a fixed table in shared
+    memory. Raised by ``wait()`` (and ``wait_for()``) before anything changes:
+    the lock is still held, nothing waits. A ``RuntimeError`` too, as the stdlib
+    raises for misuse of a condition.
+
+    Attributes:
+        limit: how many threads may wait at once.
+    """
+
+    limit: int
+
+    def __init__(self, message: str, limit: int) -> None:
+        self.limit = limit
+        super().__init__(message)

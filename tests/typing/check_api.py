@@ -40,10 +40,11 @@ def check_context() -> None:
     assert_type(parkit.default_context(), multiprocessing.context.BaseContext)
 
 
-def check_errors(e: parkit.WorkerCrashed, t: parkit.TaskTimeout) -> None:
+def check_errors(e: parkit.WorkerCrashed, t: parkit.TaskTimeout, w: parkit.TooManyWaiters) -> None:
     assert_type(e.exitcode, int | None)
     assert_type(e.item_index, int | None)
     assert_type(t.timeout, float)
+    assert_type(w.limit, int)
 
 
 def pair(a: int, b: str) -> bytes:
@@ -63,6 +64,8 @@ def check_one_shot_calls(errors: Literal["raise", "return"]) -> None:
     assert_type(parkit.starmap(pair, [(1, "a")], errors="return"), list[bytes | BaseException])
     assert_type(parkit.map(lambda x: f"{x}", [1], backend="thread"), list[str])
     assert_type(parkit.shutdown(), None)
+    # Only the backends that exist are in the type.
+    parkit.map(number, [1], backend="dask")  # type: ignore[call-overload]
 
 
 def check_pool() -> None:
@@ -122,6 +125,22 @@ def check_locks() -> None:
     assert_type(parkit.Event().wait(1.0), bool)
     assert_type(parkit.Barrier(2).wait(1.0), int)
     parkit.Lock(abandoned="ignore")  # type: ignore[arg-type]
+
+
+def check_context_on_shared_objects() -> None:
+    fork = multiprocessing.get_context("fork")
+    assert_type(parkit.Lock(timeout=0.5, context="forkserver").start_method, str)
+    assert_type(parkit.RLock(context=fork).start_method, str)
+    assert_type(parkit.Semaphore(2, context=None).start_method, str)
+    assert_type(parkit.BoundedSemaphore(context="spawn").start_method, str)
+    assert_type(parkit.Condition(context="spawn").start_method, str)
+    assert_type(parkit.Event(context=fork).start_method, str)
+    assert_type(parkit.Barrier(2, context="fork").start_method, str)
+    assert_type(parkit.Queue[int](context="spawn").start_method, str)
+    assert_type(parkit.Pipe[int](context="spawn")[0].start_method, str)
+    assert_type(parkit.SharedArray.zeros(3, context="spawn").start_method, str)
+    assert_type(parkit.SharedArray.copy_of([1], context=fork).start_method, str)
+    parkit.Event(context=3)  # type: ignore[arg-type]
 
 
 def check_pipe() -> None:

@@ -64,6 +64,7 @@ __all__ = [
     "main_module_path",
     "preserving_global_start_method",
     "resolve_context",
+    "start_method",
     "start_process",
 ]
 
@@ -140,6 +141,21 @@ def resolve_context(context: ContextLike) -> multiprocessing.context.BaseContext
         f"({', '.join(repr(m) for m in available_methods())}) or a multiprocessing "
         f"context, not {type(context).__name__}"
     )
+
+
+def start_method(context: ContextLike) -> str:
+    """The name of the start method that ``context=`` stands for.
+
+    For the objects that only *share* processes (locks, queues, pipes, shared
+    arrays): they validate ``context=`` like everything else and record its
+    name, though any process can use them.
+
+    Raises:
+        ValueError: an unknown start-method name.
+        TypeError: not None, a name or a ``multiprocessing`` context.
+    """
+    method: str = resolve_context(context).get_start_method()
+    return method
 
 
 _start_lock = threading.Lock()

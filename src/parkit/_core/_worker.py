@@ -31,7 +31,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from ..errors import SerializationError
 from . import _oob, _remote, _wire
@@ -186,7 +186,8 @@ def run_call(
         print_errors: re-raise the function's exception after sending it, so that
             ``multiprocessing`` prints it and sets exit code 1 as the stdlib does
             (``parkit.Process``); otherwise exit quietly with that code
-            (``parkit.run``, whose caller gets the exception).
+            (``parkit.run``, whose caller gets the exception). The same goes
+            for a failure to rebuild the call or to pickle the result.
     """
     global _worker
     me = multiprocessing.current_process()
@@ -211,7 +212,7 @@ def run_call(
         )
         err.__cause__ = e
         _send(conn, _raised(where, err))
-        sys.exit(1)
+        _fail(err, print_errors)
     where += f" running {describe_callable(fn)}"
     try:
         result = fn(*args, **kwargs)
@@ -234,5 +235,17 @@ def run_call(
         )
         err.__cause__ = e
         _send(conn, _raised(where, err))
-        sys.exit(1)
+        _fail(err, print_errors)
     _send(conn, Message("ok", where, data=data))
+
+
+def _fail(err: BaseException, print_errors: bool) -> NoReturn:
+    """End the child after a failure of parkit's own around the call.
+
+    Like the target's exception: raised so that ``multiprocessing`` prints it
+    on the child's stderr and exits with code 1 (``parkit.Process``), or a quiet
+    exit with that code (``parkit.run``). A child never fails silently.
+    """
+    if print_errors:
+        raise err
+    sys.exit(1)

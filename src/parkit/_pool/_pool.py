@@ -25,9 +25,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
 
-BackendName: TypeAlias = Literal["process", "thread", "serial", "dask"]
+# Only the backends that exist: a name is added here (and to _BACKENDS) with its
+# backend, so that the type never offers a value that fails on every call.
+BackendName: TypeAlias = Literal["process", "thread", "serial"]
 BackendLike: TypeAlias = "BackendName | Backend"
-_BACKENDS = ("process", "thread", "serial", "dask")
+_BACKENDS: tuple[BackendName, ...] = ("process", "thread", "serial")
 
 
 class _Unset(enum.Enum):
@@ -60,7 +62,8 @@ def make_backend(
         return backend
     if backend not in _BACKENDS:
         raise ValueError(
-            f"backend must be one of {', '.join(map(repr, _BACKENDS))}, not {backend!r}"
+            f"backend must be one of {', '.join(map(repr, _BACKENDS))} or a backend "
+            f"object, not {backend!r}"
         )
     if backend != "process":
         for name, value in (
@@ -81,12 +84,7 @@ def make_backend(
         )
     if backend == "thread":
         return ThreadBackend(workers, idle_timeout=idle_timeout)
-    if backend == "serial":
-        return SerialBackend()
-    raise NotImplementedError(
-        "backend='dask' is not available in this version of parkit; "
-        "use 'process', 'thread' or 'serial'"
-    )
+    return SerialBackend()
 
 
 class _ItemFuture(Future[Any]):

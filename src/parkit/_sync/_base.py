@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
+from .._core._context import ContextLike, available_methods, start_method
 from . import _segment
 from ._segment import Segment
 
@@ -31,7 +32,9 @@ WAITERS: Final = 2  # threads (in every process) sleeping on SEQ
 ABANDONED: Final = 3  # holds released because their holder died
 OPS: Final = 4  # successful acquisitions / puts, for statistics()
 _POLICY: Final = 5  # 0: raise LockAbandoned, 1: recover silently
+_METHOD: Final = 6  # the start method it was made for: 1 + index in _METHODS
 FIRST_FREE: Final = 8
+_METHODS: Final = ("fork", "forkserver", "spawn")
 # The last words of the header page: who is waiting, per process, so that the
 # waits of a process killed while waiting can be taken out of WAITERS.
 _WAITER_TABLE: Final = 496
@@ -154,6 +157,11 @@ def until(
 class SyncObject:
     """A handle on one shared synchronization object; pickles as its name.
 
+    ``context=`` (a start-method name, a ``multiprocessing`` context or None for
+    :func:`parkit.default_context`) is validated as everywhere in parkit and
+    recorded as :attr:`start_method`; it restricts nothing, since every process
+    opens the object by name, whatever its start method.
+
     Handles can be passed to :class:`parkit.Process` under every start method,
     to pool tasks, or through a :class:`parkit.Queue`; every copy refers to the
     same object. The creating process must keep its handle alive while others
@@ -166,12 +174,22 @@ class SyncObject:
     _segment: Segment
     _timeout: float | None
 
-    def _create(self, timeout: float | None, abandoned: Abandoned = "raise") -> Segment:
+    def _create(
+        self, timeout: float | None, context: ContextLike, abandoned: Abandoned = "raise"
+    ) -> Segment:
         self._timeout = check_timeout(timeout)
         if abandoned not in ("raise", "recover"):
             raise ValueError(f'abandoned must be "raise" or "recover", not {abandoned!r}')
+        method = start_method(context)
+        if method not in _METHODS:  # a context object of its own making
+            raise ValueError(
+                f"unknown start method {method!r}; this platform has: "
+                + ", ".join(repr(m) for m in available_methods())
+            )
         self._segment = _segment.create(self._KIND, FIRST_FREE)
         self._segment.words[_POLICY] = 0 if abandoned == "raise" else 1
+        # In the shared header, so that every handle, in every process, says it.
+        self._segment.words[_METHOD] = 1 + _METHODS.index(method)
         return self._segment
 
     @property
@@ -194,6 +212,15 @@ class SyncObject:
     def timeout(self) -> float | None:
         """The default timeout, in seconds (None: wait as long as it takes)."""
         return self._timeout
+
+    @property
+    def start_method(self) -> str:
+        """The start method ``context=`` named when it was made (informational).
+
+        The object works with processes of every start method, whatever this
+        says: it is a file in ``/dev/shm`` that any process opens by name.
+        """
+        return _METHODS[int(self._segment.words[_METHOD]) - 1]
 
     def __repr__(self) -> str:
         return f"<parkit.{type(self).__name__} {self._describe()}>"

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
+from .._core._context import ContextLike
+from ..errors import TooManyWaiters
 from . import _segment
 from ._base import FIRST_FREE, WAIT, WAITERS, SyncObject, check_timeout, until
 from ._locks import Lock, RLock
@@ -64,21 +66,29 @@ class Condition(SyncObject):
     Args:
         lock: a :class:`parkit.Lock` or :class:`parkit.RLock` (default: a new RLock).
         timeout: default limit for ``with`` and ``hold()``, in seconds.
+        context: start-method name or ``multiprocessing`` context, validated
+            and recorded as :attr:`start_method` (see :class:`parkit.Lock`).
     """
 
     _KIND = 5
     _WHAT = "Condition"
 
-    def __init__(self, lock: Lock | None = None, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        lock: Lock | None = None,
+        *,
+        timeout: float | None = None,
+        context: ContextLike = None,
+    ) -> None:
         if lock is None:
-            lock = RLock()
+            lock = RLock(context=context)
         if not isinstance(lock, Lock):
             raise TypeError(
                 "lock must be a parkit.Lock or parkit.RLock (the stdlib's locks cannot "
                 f"be shared this way), not {type(lock).__name__}"
             )
         self._lock = lock
-        self._create(timeout)
+        self._create(timeout, context)
 
     def _extra_state(self) -> tuple[Any, ...]:
         return (self._lock,)
@@ -124,8 +134,9 @@ class Condition(SyncObject):
             False if ``timeout`` expired first, else True.
 
         Raises:
-            RuntimeError: the calling thread does not hold the lock, or 96
-                threads are already waiting.
+            RuntimeError: the calling thread does not hold the lock.
+            parkit.TooManyWaiters: 96 threads (of all processes) already
+                wait (a ``RuntimeError`` too).
         """
         timeout = check_timeout(timeout)
         if not self._lock._is_owned():
@@ -138,7 +149,11 @@ class Condition(SyncObject):
                 self._reap(words)
                 slot = next((s for s in self._slots() if words[s] == 0), None)
             if slot is None:
-                raise RuntimeError(f"more than {_NSLOTS} threads wait on this Condition")
+                raise TooManyWaiters(
+                    f"{_NSLOTS} threads already wait on this Condition, the most it can "
+                    "hold; wake some (notify) or share the work among fewer threads",
+                    limit=_NSLOTS,
+                )
             ticket = int(words[_NEXT_TICKET])
             words[_NEXT_TICKET] += 1
             words[slot], words[slot + 1], words[slot + 2] = key
@@ -231,13 +246,15 @@ class Event(SyncObject):
 
     Args:
         timeout: default limit for :meth:`wait`, in seconds (None: no limit).
+        context: start-method name or ``multiprocessing`` context, validated
+            and recorded as :attr:`start_method` (see :class:`parkit.Lock`).
     """
 
     _KIND = 6
     _WHAT = "Event"
 
-    def __init__(self, *, timeout: float | None = None) -> None:
-        self._create(timeout)
+    def __init__(self, *, timeout: float | None = None, context: ContextLike = None) -> None:
+        self._create(timeout, context)
 
     def is_set(self) -> bool:
         """Whether the flag is set."""
@@ -286,6 +303,8 @@ class Barrier(SyncObject):
         parties: how many must call ``wait()`` (>= 1).
         action: called by one party (the last to arrive) before all go on.
         timeout: default limit for ``wait()``, in seconds.
+        context: start-method name or ``multiprocessing`` context, validated
+            and recorded as :attr:`start_method` (see :class:`parkit.Lock`).
     """
 
     _KIND = 7
@@ -297,6 +316,7 @@ class Barrier(SyncObject):
         action: Callable[[], object] | None = None,
         *,
         timeout: float | None = None,
+        context: ContextLike = None,
     ) -> None:
         if isinstance(parties, bool) or not isinstance(parties, int):
             raise TypeError(f"parties must be an int, not {type(parties).__name__}")
@@ -305,7 +325,7 @@ class Barrier(SyncObject):
         if action is not None and not callable(action):
             raise TypeError(f"action must be callable or None, not {type(action).__name__}")
         self._action = action
-        words = self._create(timeout).words
+        words = self._create(timeout, context).words
         words[_PARTIES] = parties
         words[_BROKEN_GENERATION] = -1
 

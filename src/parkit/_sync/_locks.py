@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .._core._context import ContextLike
 from ..errors import LockAbandoned, LockTimeout
 from . import _segment
 from ._base import (
@@ -190,14 +191,23 @@ class Lock(_Acquirable):
         timeout: default limit for ``with`` and ``hold()``, in seconds.
         abandoned: ``"raise"`` (default) or ``"recover"``: what the next
             acquirer does when the holder died holding the lock.
+        context: start-method name or ``multiprocessing`` context, validated
+            and recorded as :attr:`start_method`; the lock works with
+            processes of every start method.
     """
 
     _KIND = 1
     _WHAT = "Lock"
     _REENTRANT = False
 
-    def __init__(self, *, timeout: float | None = None, abandoned: Abandoned = "raise") -> None:
-        self._create(timeout, abandoned)
+    def __init__(
+        self,
+        *,
+        timeout: float | None = None,
+        abandoned: Abandoned = "raise",
+        context: ContextLike = None,
+    ) -> None:
+        self._create(timeout, context, abandoned)
 
     def _try(self, words: memoryview, check: bool) -> bool | Any:
         me = _segment.myself()
@@ -388,6 +398,8 @@ class Semaphore(_Acquirable):
         value: the initial number of units (>= 0).
         timeout: default limit for ``with`` and ``hold()``, in seconds.
         abandoned: ``"raise"`` (default) or ``"recover"``.
+        context: start-method name or ``multiprocessing`` context, validated
+            and recorded as :attr:`start_method` (see :class:`Lock`).
     """
 
     _KIND = 3
@@ -395,13 +407,18 @@ class Semaphore(_Acquirable):
     _BOUNDED = False
 
     def __init__(
-        self, value: int = 1, *, timeout: float | None = None, abandoned: Abandoned = "raise"
+        self,
+        value: int = 1,
+        *,
+        timeout: float | None = None,
+        abandoned: Abandoned = "raise",
+        context: ContextLike = None,
     ) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"value must be an int, not {type(value).__name__}")
         if value < 0:
             raise ValueError(f"value must be >= 0, not {value}")
-        words = self._create(timeout, abandoned).words
+        words = self._create(timeout, context, abandoned).words
         words[_VALUE] = value
         words[_INITIAL] = value
         words[_BOUND] = value if self._BOUNDED else 0

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from .._core import _wire
-from .._core._context import ContextLike, resolve_context
+from .._core._context import ContextLike
 from ..errors import QueueClosed
 from ._base import (
     FIRST_FREE,
@@ -117,8 +117,9 @@ class Queue(SyncObject, Generic[T]):
     Args:
         maxsize: at most this many items (``put`` blocks, then raises
             ``queue.Full``); 0 for no bound.
-        context: accepted for symmetry with ``multiprocessing``; the queue works
-            with every start method.
+        context: start-method name or ``multiprocessing`` context, validated
+            and recorded as :attr:`start_method`; the queue works with
+            processes of every start method.
     """
 
     _KIND = 8
@@ -129,8 +130,7 @@ class Queue(SyncObject, Generic[T]):
             raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
         if maxsize < 0:
             raise ValueError(f"maxsize must be >= 0 (0: unbounded), not {maxsize}")
-        resolve_context(context)
-        segment = self._create(None)
+        segment = self._create(None, context)
         segment.words[_MAXSIZE] = maxsize
         with segment.guard() as words:
             self._grow_to(words, _INITIAL_CAPACITY)

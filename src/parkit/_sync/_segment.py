@@ -29,7 +29,8 @@ table), and a forked child re-opens its inherited segments, which would
 otherwise share their parent's lock.
 
 The creating process owns the file and unlinks it when its last handle is
-closed or collected, or at exit; processes that already mapped it keep working.
+closed or collected, or at exit once its non-daemonic children have been joined
+(``_core/_owned.py``); processes that already mapped it keep working.
 Pool workers remove the segments of an owner that was SIGKILLed (the
 ``parkit-<owner>-`` prefix, as for every parkit segment).
 """
@@ -47,7 +48,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 
-from .._core import _oob, _peer
+from .._core import _oob, _owned, _peer
 from . import _futex
 
 __all__ = [
@@ -107,6 +108,10 @@ class Segment:
         self._data: mmap.mmap | None = None
         self._data_size = 0
         self._finalizer = weakref.finalize(self, _release, path, fd, os.getpid() if owner else None)
+        # Not at exit: children still starting may need the file (see _core._owned).
+        self._finalizer.atexit = False
+        if owner:
+            _owned.own(path)
 
     # -- guard ------------------------------------------------------------------
 
@@ -191,6 +196,7 @@ def _release(path: str, fd: int, owner_pid: int | None) -> None:
     if owner_pid == os.getpid():
         with contextlib.suppress(OSError):
             os.unlink(path)
+        _owned.disown(path)
     with contextlib.suppress(OSError):
         os.close(fd)
 

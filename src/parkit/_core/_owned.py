@@ -1,0 +1,89 @@
+"""The ``/dev/shm`` files this process owns, removed at exit after its children.
+
+A parkit lock, queue or shared array is a file in ``/dev/shm`` that its creating
+process unlinks once it is done with it. At interpreter exit "done" must mean
+*after the non-daemonic children have been joined*, as the stdlib joins them at
+exit: a child started just before the parent's script ended may not even have
+opened the file yet (under spawn and forkserver it attaches by name while it
+rebuilds its arguments), and unlinking first leaves it nothing to open.
+
+``weakref.finalize``'s own exit hook can't give that order. ``atexit`` runs its
+hooks last-registered first; ``multiprocessing``'s hook (which joins the
+children) is registered when ``multiprocessing.util`` is imported, and
+``weakref``'s when the program creates its first finalizer, usually later, so
+it ran first and removed every file while the children were still starting::
+
+    interpreter exit
+      threading._shutdown()            non-daemonic threads joined
+      atexit hooks, last registered first:
+        parkit: drain parkit.Process results, shut pools down
+        multiprocessing.util._exit_function():
+          finalizers with exitpriority >= 0
+          terminate daemonic children, join every child
+          finalizers with exitpriority < 0  <-- remove_at_exit() runs here
+
+So the owners' finalizers don't run at exit (``atexit = False``), and
+:func:`own` records each owned file here instead; one ``multiprocessing``
+``Finalize`` with a negative priority removes what is left once the children
+are joined. A child started by ``multiprocessing`` calls the same exit function
+when its target returns, so files a child owns go at its exit too.
+
+Only the names are removed at exit: the descriptors and mappings stay until
+the process ends (a child's own non-daemonic threads are joined after its exit
+function and may still use them); processes that opened a file keep using it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.util
+import os
+import threading
+
+__all__ = ["disown", "own"]
+
+#: Runs after the finalizers of ``multiprocessing`` itself (queues use -5).
+_EXIT_PRIORITY = -100
+
+# path -> pid of its owner. Inherited by a forked child, which must not remove
+# its parent's files: remove_at_exit() skips other pids' entries.
+_owned: dict[str, int] = {}
+_lock = threading.Lock()
+# The process whose exit hook is registered (a forked child needs its own:
+# multiprocessing clears the inherited finalizers in a child it starts, and its
+# Finalize objects run only in the process that made them).
+_hooked_pid: int | None = None
+
+
+def own(path: str) -> None:
+    """Record that this process owns ``path`` and removes it at exit (at the latest)."""
+    global _hooked_pid
+    pid = os.getpid()
+    with _lock:
+        _owned[path] = pid
+        if _hooked_pid != pid:
+            multiprocessing.util.Finalize(None, remove_at_exit, exitpriority=_EXIT_PRIORITY)
+            _hooked_pid = pid
+
+
+def disown(path: str) -> None:
+    """Forget ``path``: its owner removed it."""
+    _owned.pop(path, None)
+
+
+def remove_at_exit() -> None:
+    """Unlink every file this process still owns (the children are joined)."""
+    pid = os.getpid()
+    for path, owner in list(_owned.items()):
+        if owner == pid:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            _owned.pop(path, None)
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
