@@ -16,7 +16,7 @@ from ._core import _remote, _wire
 from ._core._context import ContextLike, preserving_global_start_method, resolve_context
 from ._core._worker import Message, Payload, describe_callable, run_call
 from ._pipe import Connection
-from .errors import SerializationError, TaskTimeout, WorkerCrashed
+from .errors import SerializationError, TaskTimeout
 
 __all__ = ["Process", "run"]
 
@@ -279,6 +279,9 @@ class Process(Generic[R]):
             # Ended without a message: reap it to learn how it died.
             self._process.join()
             _live.discard(self)
+            # Imported here: it costs an import of concurrent.futures.process (errors.py).
+            from .errors import WorkerCrashed  # noqa: PLC0415
+
             raise WorkerCrashed(self._process.exitcode, self.pid, what=self._what)
         if message.kind == "ok":
             try:

@@ -31,14 +31,19 @@ died* (``WorkerCrashed``).
 
 Every class here survives ``pickle`` with its type, ``args`` and attributes, so
 errors can themselves cross process boundaries (nested parallelism).
+
+``WorkerCrashed`` and ``PoolBroken`` are defined in ``_broken.py`` and appear
+here on first use (PEP 562): they subclass the stdlib's ``BrokenProcessPool``,
+and importing ``concurrent.futures.process`` for it costs more than the rest of
+this module, in every pool worker too, which needs neither
+(docs/performance.md, "Import weight").
 """
 
 from __future__ import annotations
 
 import pickle as _pickle
 import signal as _signal
-from concurrent.futures.process import BrokenProcessPool as _BrokenProcessPool
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 __all__ = [
     "LockAbandoned",
@@ -51,6 +56,26 @@ __all__ = [
     "TaskTimeout",
     "WorkerCrashed",
 ]
+
+#: Defined in _broken.py, bound here on first use (see above).
+_LAZY = ("PoolBroken", "WorkerCrashed")
+
+if TYPE_CHECKING:
+    from ._broken import PoolBroken as PoolBroken
+    from ._broken import WorkerCrashed as WorkerCrashed
+else:  # to mypy, a module __getattr__ would make any name valid
+
+    def __getattr__(name: str) -> object:
+        if name in _LAZY:
+            from . import _broken  # noqa: PLC0415 - the point of the lazy load
+
+            globals().update({lazy: getattr(_broken, lazy) for lazy in _LAZY})
+            return globals()[name]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def _rebuild(cls: type[ParkitError], args: tuple[Any, ...]) -> ParkitError:
@@ -112,45 +137,6 @@ class RemoteError(ParkitError):
         if self.remote_traceback:
             text += "\n\nRemote traceback:\n" + self.remote_traceback.rstrip()
         return text
-
-
-class WorkerCrashed(ParkitError, _BrokenProcessPool):
-    """A worker process died without reporting a result.
-
-    The process was killed by a signal (SIGKILL from the OOM killer, SIGSEGV),
-    called ``os._exit``, or otherwise ended while it was running an item.
-
-    Also a ``concurrent.futures.process.BrokenProcessPool`` so that code written
-    for the stdlib executor, which catches that, keeps working. Unlike the
-    stdlib, only the item that was running fails: the pool replaces the worker
-    and goes on.
-
-    Attributes:
-        exitcode: the process's exit code as ``multiprocessing`` reports it
-            (negative for a signal), or ``None`` if unknown.
-        signal: the signal that killed it (a :class:`signal.Signals`), or ``None``.
-        pid: the worker's process id, or ``None`` if unknown.
-        item_index: index of the item it was running, or ``None`` for a
-            single call (``parkit.Process``, ``parkit.run``).
-    """
-
-    exitcode: int | None
-    signal: _signal.Signals | None
-    pid: int | None
-    item_index: int | None
-
-    def __init__(
-        self,
-        exitcode: int | None,
-        pid: int | None,
-        item_index: int | None = None,
-        what: str = "",
-    ) -> None:
-        self.exitcode = exitcode
-        self.pid = pid
-        self.item_index = item_index
-        self.signal = _signal_of(exitcode)
-        super().__init__(_crash_message(exitcode, self.signal, pid, item_index, what))
 
 
 def _signal_of(exitcode: int | None) -> _signal.Signals | None:
@@ -247,19 +233,6 @@ class TaskTimeout(ParkitError, TimeoutError):
         )
         where = f"task{running}{_describe_item(item_index)}"
         super().__init__(f"{where} did not finish within {timeout:g} s; {after}")
-
-
-class PoolBroken(ParkitError, _BrokenProcessPool):
-    """The pool cannot run anything any more.
-
-    Its initializer raised (the exception is chained as ``__cause__``), its
-    workers die while starting, or it was terminated with work pending. Also a
-    ``concurrent.futures.process.BrokenProcessPool``, so code written for the
-    stdlib executor catches it unchanged. Unlike a crash while running an item
-    (:class:`WorkerCrashed`, after which the pool goes on), this ends the pool:
-    parkit does not respawn workers whose start-up fails (the stdlib ``Pool``
-    forks new ones for ever: gh-87472).
-    """
 
 
 class LockTimeout(ParkitError, TimeoutError):

@@ -23,7 +23,6 @@ can.
 
 from __future__ import annotations
 
-import ast
 import copyreg
 import functools
 import io
@@ -35,8 +34,6 @@ from collections import ChainMap
 from collections.abc import Callable
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Literal, TypeAlias
-
-import cloudpickle
 
 from ..errors import SerializationError
 
@@ -74,6 +71,8 @@ class _NeedsByValue(Exception):
 @functools.lru_cache(maxsize=8)
 def _top_level_names(path: str, mtime_ns: int) -> frozenset[str]:
     del mtime_ns  # part of the cache key only: a rewritten script is re-read
+    import ast  # noqa: PLC0415 - parent side only: ~0.5 MiB a pool worker does without
+
     try:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), filename=path)
@@ -136,46 +135,6 @@ def _rebuild_code(
     return make(*args).replace(co_filename=filename)
 
 
-_cloud_code_reduce: Callable[[types.CodeType], tuple[Any, ...]] = (
-    cloudpickle.Pickler.dispatch_table[types.CodeType]
-)
-
-
-def _code_reduce(code: types.CodeType) -> tuple[Any, ...]:
-    # cloudpickle >= 3 writes "<dynamic-code>" as every code object's file name;
-    # put the real one back so the worker's traceback names the user's file and
-    # linecache can show the source line in the parent.
-    make, args = _cloud_code_reduce(code)[:2]
-    return (_rebuild_code, (make, args, code.co_filename))
-
-
-class _ByValuePickler(cloudpickle.Pickler):  # type: ignore[misc]
-    """cloudpickle, keeping real file names, and by reference where possible."""
-
-    dispatch_table = ChainMap(
-        {types.CodeType: _code_reduce}, _MP_REDUCERS, cloudpickle.Pickler.dispatch_table
-    )
-
-    def __init__(
-        self,
-        file: io.BytesIO,
-        main_policy: MainPolicy,
-        buffer_callback: Callable[[pickle.PickleBuffer], bool] | None = None,
-    ) -> None:
-        super().__init__(file, protocol=PROTOCOL, buffer_callback=buffer_callback)
-        self._main_policy = main_policy
-
-    def reducer_override(self, obj: Any) -> Any:
-        if (
-            self._main_policy != "value"
-            and isinstance(obj, types.FunctionType | type)
-            and getattr(obj, "__module__", None) in _MAIN_NAMES
-            and (self._main_policy == "reference" or _main_importable(obj))
-        ):
-            return NotImplemented  # the plain pickler's save_global: by reference
-        return super().reducer_override(obj)
-
-
 def dumps(
     obj: Any,
     main: MainPolicy = "auto",
@@ -216,8 +175,12 @@ def dumps(
         pass
     if on_retry is not None:
         on_retry()
+    # cloudpickle is the heaviest import parkit has: only what must travel by
+    # value pays for it (docs/performance.md, "Import weight").
+    from ._byvalue import ByValuePickler  # noqa: PLC0415
+
     buf = io.BytesIO()
-    _ByValuePickler(buf, main, buffer_callback).dump(obj)
+    ByValuePickler(buf, main, buffer_callback).dump(obj)
     return buf.getvalue()
 
 

@@ -52,14 +52,19 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._backends._protocol import Batch, BatchResult, Call
 from .._core import _context, _loop, _oob, _remote, _wire, _worker
-from ..errors import PoolBroken, SerializationError, describe_exitcode
+from .. import errors as _errors
+from ..errors import SerializationError, describe_exitcode
 from ._jobs import BatchState, Job, PoolStats
 from ._ledger import Ledger
 from ._workers import StatusBoard, Worker, stop_all
+
+if TYPE_CHECKING:
+    # Loaded when raised: it costs an import of concurrent.futures.process (errors.py).
+    from ..errors import PoolBroken
 
 __all__ = ["PoolStats", "ProcessEngine"]
 
@@ -220,7 +225,7 @@ class ProcessEngine:
             thread = self._thread
             if thread is not None:
                 self._commands.append(
-                    lambda: self._do_break(PoolBroken("the pool was terminated"), kill=True)
+                    lambda: self._do_break(_errors.PoolBroken("the pool was terminated"), kill=True)
                 )
                 self._wake()
         if thread is not None and thread is not threading.current_thread():
@@ -265,7 +270,7 @@ class ProcessEngine:
                     self._serve()
                 except BaseException as e:  # a bug here must not hang every caller
                     self._do_break(
-                        PoolBroken(f"the pool's I/O thread failed: {type(e).__name__}: {e}"),
+                        _errors.PoolBroken(f"the pool's I/O thread failed: {type(e).__name__}: {e}"),
                         kill=True,
                     )
                     raise
@@ -368,7 +373,7 @@ class ProcessEngine:
                 self._max_tasks,
             )
         except Exception as e:
-            err = PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
+            err = _errors.PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
             err.__cause__ = e
             self._do_break(err)
             return False
@@ -497,7 +502,7 @@ class ProcessEngine:
         if kind == _loop.INIT_FAILED:
             record: _remote.ExceptionRecord = _wire.loads(payload)
             cause = _remote.rebuild(record, note=f"[parkit] raised by the initializer in {w.who}")
-            err = PoolBroken(
+            err = _errors.PoolBroken(
                 f"the pool's initializer raised {type(cause).__name__}: {cause} "
                 f"(in {w.who}); the pool cannot run anything"
             )
@@ -570,7 +575,7 @@ class ProcessEngine:
             if self._start_failures >= _START_FAILURES:
                 self._requeue(jobs)
                 self._do_break(
-                    PoolBroken(
+                    _errors.PoolBroken(
                         f"workers die while starting ({w.who} exited with "
                         f"{describe_exitcode(exitcode)} before it was ready: the initializer "
                         "or the import of the main module ends the process); the pool cannot "
