@@ -6,6 +6,7 @@ import atexit
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -15,7 +16,6 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 from ._core import _remote, _wire
 from ._core._context import ContextLike, preserving_global_start_method, resolve_context
 from ._core._worker import Message, Payload, describe_callable, run_call
-from ._pipe import Connection
 from .errors import SerializationError, TaskTimeout
 
 __all__ = ["Process", "run"]
@@ -130,8 +130,10 @@ class Process(Generic[R]):
         # child's end (FAULTS F26). Under fork nothing is pickled, so nothing
         # else would tell it; under spawn/forkserver the child announces itself
         # too, but only once it has unpickled its arguments.
+        # Only if parkit.Pipe was ever used: parkit._pipe is not imported to find out.
+        pipe = sys.modules.get(f"{__package__}._pipe")
         for arg in (*self._args, *self._kwargs.values()):
-            if isinstance(arg, Connection):
+            if pipe is not None and isinstance(arg, pipe.Connection):
                 arg._handed_to(pid)
 
     def join(self, timeout: float | None = None) -> None:

@@ -61,8 +61,7 @@ __all__ = [
 _LAZY = ("PoolBroken", "WorkerCrashed")
 
 if TYPE_CHECKING:
-    from ._broken import PoolBroken as PoolBroken
-    from ._broken import WorkerCrashed as WorkerCrashed
+    from ._broken import PoolBroken, WorkerCrashed
 else:  # to mypy, a module __getattr__ would make any name valid
 
     def __getattr__(name: str) -> object:

@@ -54,9 +54,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from .. import errors as _errors
 from .._backends._protocol import Batch, BatchResult, Call
 from .._core import _context, _loop, _oob, _remote, _wire, _worker
-from .. import errors as _errors
 from ..errors import SerializationError, describe_exitcode
 from ._jobs import BatchState, Job, PoolStats
 from ._ledger import Ledger
@@ -270,7 +270,9 @@ class ProcessEngine:
                     self._serve()
                 except BaseException as e:  # a bug here must not hang every caller
                     self._do_break(
-                        _errors.PoolBroken(f"the pool's I/O thread failed: {type(e).__name__}: {e}"),
+                        _errors.PoolBroken(
+                            f"the pool's I/O thread failed: {type(e).__name__}: {e}"
+                        ),
                         kill=True,
                     )
                     raise

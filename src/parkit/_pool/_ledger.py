@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .._core import _loop, _remote, _wire, _worker
 from .. import errors as _errors
+from .._core import _loop, _remote, _wire, _worker
 from ..errors import SerializationError, TaskTimeout
 from ._jobs import BatchState, Job
 
