@@ -45,7 +45,12 @@ NOT_IN_WORKER = (
     "cloudpickle",
     "tblib",
     "numpy",
+    # Heavy for what they give a worker (~0.5-1 MiB of private memory each under
+    # forkserver): the bound is 1.25x a stdlib Pool worker's memory.
     "dataclasses",
+    "inspect",
+    "ast",
+    "typing",
 )
 
 #: A worker may load at most this many times the modules of a stdlib Pool worker.

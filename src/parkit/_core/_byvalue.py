@@ -14,11 +14,14 @@ import pickle
 import types
 from collections import ChainMap
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ._wire import _MAIN_NAMES, _MP_REDUCERS, PROTOCOL, MainPolicy, _main_importable, _rebuild_code
+from ._wire import _MAIN_NAMES, _MP_REDUCERS, PROTOCOL, _main_importable, _rebuild_code
+
+if TYPE_CHECKING:
+    from ._wire import MainPolicy
 
 __all__ = ["ByValuePickler"]
 

@@ -33,9 +33,12 @@ import types
 from collections import ChainMap
 from collections.abc import Callable
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Literal, TypeAlias
 
 from ..errors import SerializationError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypeAlias
 
 __all__ = [
     "MainPolicy",
@@ -52,7 +55,8 @@ __all__ = [
 #: worker); ``"value"``: always by value (a worker that did not import main,
 #: e.g. forked before the definition); ``"reference"``: always by reference (the
 #: receiver *is* the process whose ``__main__`` defined it: worker to parent).
-MainPolicy: TypeAlias = Literal["auto", "value", "reference"]
+if TYPE_CHECKING:
+    MainPolicy: TypeAlias = Literal["auto", "value", "reference"]
 
 PROTOCOL = 5
 
@@ -114,7 +118,7 @@ def _main_importable(obj: Any) -> bool:
 class _FastPickler(pickle.Pickler):
     """The C pickler, by reference, refusing what the receiver can't import."""
 
-    dispatch_table = ChainMap[type, Any](_MP_REDUCERS, copyreg.dispatch_table)
+    dispatch_table: ChainMap[type, Any] = ChainMap(_MP_REDUCERS, copyreg.dispatch_table)
     main_policy: MainPolicy = "auto"
 
     def reducer_override(self, obj: Any) -> Any:

@@ -30,10 +30,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
 
 from ..errors import SerializationError
 from . import _oob, _remote, _wire
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 __all__ = [
     "Message",
@@ -46,11 +49,17 @@ __all__ = [
 ]
 
 
-class WorkerInfo(NamedTuple):
+class WorkerInfo:
     """Who this process is, when it is a parkit worker."""
 
-    name: str
-    pid: int
+    __slots__ = ("name", "pid")
+
+    def __init__(self, name: str, pid: int) -> None:
+        self.name = name
+        self.pid = pid
+
+    def __repr__(self) -> str:
+        return f"WorkerInfo(name={self.name!r}, pid={self.pid})"
 
 
 _worker: WorkerInfo | None = None
