@@ -1,4 +1,4 @@
-"""parkit against its peers, side by side: workloads A-G of the performance issue.
+"""parkit against its peers, side by side: workloads A-G, IMPORT and D-cold.
 
     python benchmarks/run.py                 # everything, ~5 minutes on 2 cores
     python benchmarks/run.py --only A,E      # some workloads
@@ -628,7 +628,8 @@ with multiprocessing.get_context({method!r}).Pool(1) as pool:
 
 def fresh(code: str) -> tuple[float, str]:
     """Run ``code`` in a fresh interpreter: (wall seconds, its stdout)."""
-    env = dict(os.environ, PYTHONPATH=_BENCH_DIR)
+    path = [_BENCH_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -644,14 +645,16 @@ def fresh(code: str) -> tuple[float, str]:
     return wall, done.stdout
 
 
-def interleaved_fresh(snippets: dict[str, str], repeat: int) -> dict[str, tuple[float, float]]:
+def interleaved_fresh(
+    snippets: dict[str, str], repeat: int, warmup: bool = True
+) -> dict[str, tuple[float, float]]:
     """(whole-process ms, import ms) per snippet: medians, interleaved, after a warm-up."""
     walls: dict[str, list[float]] = {name: [] for name in snippets}
     imports: dict[str, list[float]] = {name: [] for name in snippets}
-    for rnd in range(repeat + 1):
+    for rnd in range(repeat + warmup):
         for name, code in snippets.items():
             wall, out = fresh(code)
-            if rnd:  # round 0 warms the disk cache and the machine
+            if rnd or not warmup:  # round 0 warms the disk cache and the machine
                 walls[name].append(wall * 1000)
                 imports[name].append(float(out.strip().splitlines()[-1]) * 1000)
     return {
@@ -662,13 +665,13 @@ def interleaved_fresh(snippets: dict[str, str], repeat: int) -> dict[str, tuple[
 
 def workload_import(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
     del cs  # fresh interpreters only
-    repeat = 5 if args.smoke else max(15, 3 * args.repeat)
+    repeat = 3 if args.smoke else max(15, 3 * args.repeat)
     table = Table(
         "IMPORT. the import alone, in fresh interpreters", "import ms / whole process ms", "lower"
     )
     snippets = {f"import {m}": _IMPORT.format(module=m) for m in ("parkit", "multiprocessing")}
     snippets["floor: python -c pass"] = "print(0.0)"
-    figures = interleaved_fresh(snippets, repeat)
+    figures = interleaved_fresh(snippets, repeat, warmup=not args.smoke)
     for name, (wall, imported) in figures.items():
         table.rows[name] = f"{imported:.2f} / {wall:.1f}"
     ratio = figures["import parkit"][1] / figures["import multiprocessing"][1]
@@ -718,7 +721,9 @@ def workload_d_cold(cs: list[Contender], args: argparse.Namespace) -> list[Table
             "lower",
         )
         figures = interleaved_fresh(
-            {name: code.format(method=method) for name, code in _COLD.items()}, repeat
+            {name: code.format(method=method) for name, code in _COLD.items()},
+            repeat,
+            warmup=not args.smoke,
         )
         for name, (wall, imported) in figures.items():
             table.rows[name] = f"{wall:.1f} ({imported:.1f})"
