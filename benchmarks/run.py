@@ -1,4 +1,4 @@
-"""parkit against its peers, side by side: workloads A-G of the performance issue.
+"""parkit against its peers, side by side: workloads A-G, IMPORT and D-cold.
 
     python benchmarks/run.py                 # everything, ~5 minutes on 2 cores
     python benchmarks/run.py --only A,E      # some workloads
@@ -538,6 +538,208 @@ def workload_g(cs: list[Contender], args: argparse.Namespace) -> Table:
     return table
 
 
+# ------------------------------------------------------- fresh interpreters
+
+# IMPORT and D-cold time whole programs, each in a fresh interpreter that imports
+# nothing but the library it measures (the suite's own parent holds NumPy and
+# five peers, and under forkserver its main module reaches every worker). Each
+# snippet prints the seconds its import took; the runner times the whole process
+# from outside. Task functions come from cold.py, which imports nothing.
+
+_BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+
+_IMPORT = """
+import time
+t = time.perf_counter()
+import {module}
+print(time.perf_counter() - t)
+"""
+
+_COLD = {
+    "parkit.Pool": """
+import time
+t = time.perf_counter()
+import parkit
+imported = time.perf_counter() - t
+pool = parkit.Pool(2, context={method!r})
+assert pool.map(abs, [-3]) == [3]
+pool.shutdown()
+print(imported)
+""",
+    "multiprocessing.Pool": """
+import time
+t = time.perf_counter()
+import multiprocessing
+imported = time.perf_counter() - t
+pool = multiprocessing.get_context({method!r}).Pool(2)
+assert pool.map(abs, [-3]) == [3]
+pool.close()
+pool.join()
+print(imported)
+""",
+    "parkit.run": """
+import time
+t = time.perf_counter()
+import parkit
+imported = time.perf_counter() - t
+import cold
+assert parkit.run(cold.square, 3, context={method!r}) == 9
+print(imported)
+""",
+    "multiprocessing.Process + Pipe": """
+import time
+t = time.perf_counter()
+import multiprocessing
+imported = time.perf_counter() - t
+import cold
+ctx = multiprocessing.get_context({method!r})
+reader, writer = ctx.Pipe(duplex=False)
+child = ctx.Process(target=cold.reply, args=(writer, 3))
+child.start()
+writer.close()
+assert reader.recv() == 9
+child.join()
+print(imported)
+""",
+    "floor: python -c pass": "print(0.0)",
+}
+
+# Each library in its own interpreter: under forkserver, a server started for
+# one library would serve the other's workers too.
+_FOOTPRINT = {
+    "parkit": """
+import json
+import parkit
+import cold
+with parkit.Pool(1, context={method!r}) as pool:
+    assert pool.map(abs, [-1, -2]) == [1, 2]
+    print(json.dumps(pool.submit(cold.footprint, 0).result()))
+""",
+    "multiprocessing": """
+import json
+import multiprocessing
+import cold
+with multiprocessing.get_context({method!r}).Pool(1) as pool:
+    assert pool.map(abs, [-1, -2]) == [1, 2]
+    print(json.dumps(pool.apply(cold.footprint, (0,))))
+""",
+}
+
+
+def fresh(code: str) -> tuple[float, str]:
+    """Run ``code`` in a fresh interpreter: (wall seconds, its stdout)."""
+    path = [_BENCH_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=120,
+    )
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"fresh interpreter failed: {done.stderr.strip()[-2000:]}")
+    return wall, done.stdout
+
+
+def interleaved_fresh(
+    snippets: dict[str, str], repeat: int, warmup: bool = True
+) -> dict[str, tuple[float, float]]:
+    """(whole-process ms, import ms) per snippet: medians, interleaved, after a warm-up."""
+    walls: dict[str, list[float]] = {name: [] for name in snippets}
+    imports: dict[str, list[float]] = {name: [] for name in snippets}
+    for rnd in range(repeat + warmup):
+        for name, code in snippets.items():
+            wall, out = fresh(code)
+            if rnd or not warmup:  # round 0 warms the disk cache and the machine
+                walls[name].append(wall * 1000)
+                imports[name].append(float(out.strip().splitlines()[-1]) * 1000)
+    return {
+        name: (statistics.median(walls[name]), statistics.median(imports[name]))
+        for name in snippets
+    }
+
+
+def workload_import(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
+    del cs  # fresh interpreters only
+    repeat = 3 if args.smoke else max(15, 3 * args.repeat)
+    table = Table(
+        "IMPORT. the import alone, in fresh interpreters", "import ms / whole process ms", "lower"
+    )
+    snippets = {f"import {m}": _IMPORT.format(module=m) for m in ("parkit", "multiprocessing")}
+    snippets["floor: python -c pass"] = "print(0.0)"
+    figures = interleaved_fresh(snippets, repeat, warmup=not args.smoke)
+    for name, (wall, imported) in figures.items():
+        table.rows[name] = f"{imported:.2f} / {wall:.1f}"
+    ratio = figures["import parkit"][1] / figures["import multiprocessing"][1]
+    table.rows["ratio parkit / multiprocessing (import)"] = f"{ratio:.2f}x"
+    table.notes.append(
+        f"Median of {repeat} interleaved runs; the import is timed inside the interpreter "
+        "around the import statement, the whole process from outside. parkit's names "
+        "load on first use: the cost of using them is in D-cold."
+    )
+    tables = [table]
+    footprint = Table(
+        "IMPORT-W. a pool worker that ran abs: what it loaded",
+        "modules / private MiB (parkit, multiprocessing.Pool, ratio)",
+        "lower",
+    )
+    runs = 1 if args.smoke else 3
+    for method in args.methods:
+        if method == "fork":
+            continue  # a forked worker inherits the parent's modules: nothing to compare
+        samples = [
+            [json.loads(fresh(code.format(method=method))[1]) for code in _FOOTPRINT.values()]
+            for _ in range(runs)
+        ]
+        (mods, kib), (mp_mods, mp_kib) = (
+            [statistics.median(s[i][k] for s in samples) for k in (0, 1)] for i in (0, 1)
+        )
+        footprint.rows[method] = (
+            f"{mods:.0f} vs {mp_mods:.0f} ({mods / mp_mods:.2f}x) / "
+            f"{kib / 1024:.1f} vs {mp_kib / 1024:.1f} ({kib / mp_kib:.2f}x)"
+        )
+    footprint.notes.append(
+        "Private memory: Private_Clean + Private_Dirty of /proc/self/smaps_rollup in the "
+        f"worker, median of {runs} fresh interpreters per start method."
+    )
+    tables.append(footprint)
+    return tables
+
+
+def workload_d_cold(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
+    del cs  # fresh interpreters only
+    repeat = 1 if args.smoke else max(7, args.repeat)
+    tables = []
+    for method in args.methods:
+        table = Table(
+            f"D-cold. a fresh interpreter: import, start, one task, shut down ({method})",
+            "whole process ms (import ms)",
+            "lower",
+        )
+        figures = interleaved_fresh(
+            {name: code.format(method=method) for name, code in _COLD.items()},
+            repeat,
+            warmup=not args.smoke,
+        )
+        for name, (wall, imported) in figures.items():
+            table.rows[name] = f"{wall:.1f} ({imported:.1f})"
+        pool = figures["parkit.Pool"][0] / figures["multiprocessing.Pool"][0]
+        run = figures["parkit.run"][0] / figures["multiprocessing.Process + Pipe"][0]
+        table.rows["ratio parkit.Pool / multiprocessing.Pool"] = f"{pool:.2f}x"
+        table.rows["ratio parkit.run / Process + Pipe"] = f"{run:.2f}x"
+        table.notes.append(
+            f"Median of {repeat} interleaved runs; 2 pool workers, the task abs(-3); "
+            "parkit.run and the bare pair run cold.square(3). The floor is the "
+            "interpreter's own start and exit."
+        )
+        tables.append(table)
+    return tables
+
+
 WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | list[Table]]] = {
     "A": workload_a,
     "B": workload_b,
@@ -546,12 +748,16 @@ WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | lis
     "E": workload_e,
     "F": workload_f,
     "G": workload_g,
+    "IMPORT": workload_import,
+    "D-COLD": workload_d_cold,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. A,C,E")
+    parser.add_argument(
+        "--only", default=",".join(WORKLOADS), help="workloads, e.g. A,C,E or IMPORT,D-cold"
+    )
     parser.add_argument("--workers", type=int, default=usable_cpus())
     parser.add_argument("--method", default="forkserver", help="start method for A-C, E, F")
     parser.add_argument("--repeat", type=int, default=5)

@@ -9,8 +9,11 @@ import parkit
 
 def test_all_is_sorted_and_complete() -> None:
     assert parkit.__all__ == sorted(parkit.__all__)
-    public = {name for name in vars(parkit) if not name.startswith("_")}
+    # Names load on first use (PEP 562), so vars() holds only those used so far;
+    # dir() lists them all, and neither may hold anything outside __all__.
+    public = {name for name in dir(parkit) if not name.startswith("_")}
     assert public == set(parkit.__all__)
+    assert {name for name in vars(parkit) if not name.startswith("_")} <= set(parkit.__all__)
 
 
 def test_every_name_in_all_exists() -> None:

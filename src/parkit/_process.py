@@ -6,6 +6,7 @@ import atexit
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,8 +22,7 @@ from ._core._context import (
     start_process,
 )
 from ._core._worker import Message, Payload, describe_callable, run_call
-from ._pipe import Connection
-from .errors import MainModuleError, SerializationError, TaskTimeout, WorkerCrashed
+from .errors import SerializationError, TaskTimeout
 
 __all__ = ["Process", "run"]
 
@@ -136,8 +136,10 @@ class Process(Generic[R]):
         # child's end (FAULTS F26). Under fork nothing is pickled, so nothing
         # else would tell it; under spawn/forkserver the child announces itself
         # too, but only once it has unpickled its arguments.
+        # Only if parkit.Pipe was ever used: parkit._pipe is not imported to find out.
+        pipe = sys.modules.get(f"{__package__}._pipe")
         for arg in (*self._args, *self._kwargs.values()):
-            if isinstance(arg, Connection):
+            if pipe is not None and isinstance(arg, pipe.Connection):
                 arg._handed_to(pid)
 
     def join(self, timeout: float | None = None) -> None:
@@ -287,6 +289,9 @@ class Process(Generic[R]):
             # Ended without a message: reap it to learn how it died.
             self._process.join()
             _live.discard(self)
+            # Imported here: it costs an import of concurrent.futures.process (errors.py).
+            from .errors import MainModuleError, WorkerCrashed  # noqa: PLC0415
+
             if (
                 self._process.exitcode == MAIN_IMPORT_EXITCODE
                 and self._ctx.get_start_method() != "fork"

@@ -35,14 +35,22 @@ died* (``WorkerCrashed``).
 
 Every class here survives ``pickle`` with its type, ``args`` and attributes, so
 errors can themselves cross process boundaries (nested parallelism).
+
+``WorkerCrashed``, ``PoolBroken`` and ``MainModuleError`` are defined in ``_broken.py``, appearing
+here on first use (PEP 562): they subclass the stdlib's ``BrokenProcessPool``,
+and importing ``concurrent.futures.process`` for it costs more than the rest of
+this module, in every pool worker too, which needs neither
+(docs/performance.md, "Import weight").
 """
 
 from __future__ import annotations
 
 import pickle as _pickle
 import signal as _signal
-from concurrent.futures.process import BrokenProcessPool as _BrokenProcessPool
-from typing import Any, Literal
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 __all__ = [
     "LockAbandoned",
@@ -57,6 +65,25 @@ __all__ = [
     "TooManyWaiters",
     "WorkerCrashed",
 ]
+
+#: Defined in _broken.py, bound here on first use (see above).
+_LAZY = ("MainModuleError", "PoolBroken", "WorkerCrashed")
+
+if TYPE_CHECKING:
+    from ._broken import MainModuleError, PoolBroken, WorkerCrashed
+else:  # to mypy, a module __getattr__ would make any name valid
+
+    def __getattr__(name: str) -> object:
+        if name in _LAZY:
+            from . import _broken  # noqa: PLC0415 - the point of the lazy load
+
+            globals().update({lazy: getattr(_broken, lazy) for lazy in _LAZY})
+            return globals()[name]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def _rebuild(cls: type[ParkitError], args: tuple[Any, ...]) -> ParkitError:
@@ -118,45 +145,6 @@ class RemoteError(ParkitError):
         if self.remote_traceback:
             text += "\n\nRemote traceback:\n" + self.remote_traceback.rstrip()
         return text
-
-
-class WorkerCrashed(ParkitError, _BrokenProcessPool):
-    """A worker process died without reporting a result.
-
-    The process was killed by a signal (SIGKILL from the OOM killer, SIGSEGV),
-    called ``os._exit``, or otherwise ended while it was running an item.
-
-    Also a ``concurrent.futures.process.BrokenProcessPool`` so that code written
-    for the stdlib executor, which catches that, keeps working. Unlike the
-    stdlib, only the item that was running fails: the pool replaces the worker
-    and goes on.
-
-    Attributes:
-        exitcode: the process's exit code as ``multiprocessing`` reports it
-            (negative for a signal), or ``None`` if unknown.
-        signal: the signal that killed it (a :class:`signal.Signals`), or ``None``.
-        pid: the worker's process id, or ``None`` if unknown.
-        item_index: index of the item it was running, or ``None`` for a
-            single call (``parkit.Process``, ``parkit.run``).
-    """
-
-    exitcode: int | None
-    signal: _signal.Signals | None
-    pid: int | None
-    item_index: int | None
-
-    def __init__(
-        self,
-        exitcode: int | None,
-        pid: int | None,
-        item_index: int | None = None,
-        what: str = "",
-    ) -> None:
-        self.exitcode = exitcode
-        self.pid = pid
-        self.item_index = item_index
-        self.signal = _signal_of(exitcode)
-        super().__init__(_crash_message(exitcode, self.signal, pid, item_index, what))
 
 
 def _signal_of(exitcode: int | None) -> _signal.Signals | None:
@@ -253,60 +241,6 @@ class TaskTimeout(ParkitError, TimeoutError):
         )
         where = f"task{running}{_describe_item(item_index)}"
         super().__init__(f"{where} did not finish within {timeout:g} s; {after}")
-
-
-class PoolBroken(ParkitError, _BrokenProcessPool):
-    """The pool cannot run anything any more.
-
-    Its initializer raised (the exception is chained as ``__cause__``), its
-    workers die while starting, or it was terminated with work pending. Also a
-    ``concurrent.futures.process.BrokenProcessPool``, so code written for the
-    stdlib executor catches it unchanged. Unlike a crash while running an item
-    (:class:`WorkerCrashed`, after which the pool goes on), this ends the pool:
-    parkit does not respawn workers whose start-up fails (the stdlib ``Pool``
-    forks new ones for ever: gh-87472).
-    """
-
-
-class MainModuleError(PoolBroken):
-    """The main module starts parkit work when a child process imports it.
-
-    Under the ``spawn`` and ``forkserver`` start methods (parkit's default is
-    ``forkserver``), every child process imports the program's main script, as
-    ``__mp_main__``, before it runs anything: that is how it finds the script's
-    functions. A script that calls parkit at its top level, outside
-    ``if __name__ == "__main__":``, would make each child start processes of its
-    own. The child stops at that call, before running anything, and the parkit
-    call that started it raises this error, once (the stdlib prints a traceback
-    from every child instead, and its ``Pool`` starts new ones for ever).
-
-    The fix is the guard: put the code that starts parkit work (and whatever
-    should run once) under ``if __name__ == "__main__":``.
-
-    A :class:`PoolBroken`: from a pool, the executor or the one-shot calls the
-    pool cannot run anything; ``parkit.run`` and ``parkit.Process.result()``
-    raise it too, for the one child they started.
-
-    Attributes:
-        main_path: the main module's file.
-        start_method: the start method of the child (``"forkserver"`` or ``"spawn"``).
-        pid: the child's process id.
-    """
-
-    main_path: str
-    start_method: str
-    pid: int | None
-
-    def __init__(self, main_path: str, start_method: str, who: str, pid: int | None) -> None:
-        self.main_path = main_path
-        self.start_method = start_method
-        self.pid = pid
-        super().__init__(
-            f"{who} stopped while importing the main module {main_path}: "
-            "the module starts parkit work when it is imported, and every process that "
-            f"the {start_method!r} start method starts imports it. Put the code that "
-            'starts parkit work under `if __name__ == "__main__":`'
-        )
 
 
 class LockTimeout(ParkitError, TimeoutError):

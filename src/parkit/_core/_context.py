@@ -52,7 +52,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Literal, TypeAlias
 
-from ..errors import MainModuleError
 from . import _oob
 
 __all__ = [
@@ -283,6 +282,9 @@ def _stop_if_importing_main() -> None:
         return
     report, method = note
     if report == "print":
+        # Imported here: it costs an import of concurrent.futures.process (errors.py).
+        from ..errors import MainModuleError  # noqa: PLC0415
+
         error = MainModuleError(
             main_module_path("__mp_main__"),
             method,

@@ -44,10 +44,13 @@ import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
 
 from ..errors import SerializationError
 from . import _oob, _remote, _wire, _worker
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 __all__ = [
     "CANCEL_RING",

@@ -31,9 +31,12 @@ import mmap
 import os
 import pickle
 import struct
-from typing import Any
 
 from . import _wire
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["THRESHOLD", "discard", "discard_prefix", "dumps", "loads", "prefix"]
 

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import traceback
 import types
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
-
-from tblib import Traceback
 
 from ..errors import RemoteError
 from . import _wire
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ExceptionRecord", "capture", "rebuild"]
 
@@ -42,22 +42,43 @@ _MAX_FRAMES = 100
 _MESSAGE_LIMIT = 10_000
 
 
-@dataclass
 class ExceptionRecord:
-    """An exception in transit: plain data that always pickles."""
+    """An exception in transit: plain data that always pickles.
 
-    type_name: str
-    message: str
-    text: str
-    pickled: bytes | None
-    pickle_error: str
-    tb: dict[str, Any] | None
-    cause: ExceptionRecord | None = None
-    context: ExceptionRecord | None = None
-    suppress_context: bool = False
-    notes: list[str] = field(default_factory=list)
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect``, ~1 MiB
+    in every pool worker (docs/performance.md, "Import weight").
+    """
+
+    cause: ExceptionRecord | None
+    context: ExceptionRecord | None
     #: An exception group's members, in order, each with its own traceback and chain.
-    members: list[ExceptionRecord] | None = None
+    members: list[ExceptionRecord] | None
+
+    def __init__(
+        self,
+        type_name: str,
+        message: str,
+        text: str,
+        pickled: bytes | None,
+        pickle_error: str,
+        tb: dict[str, Any] | None,
+        suppress_context: bool = False,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.type_name = type_name
+        self.message = message
+        self.text = text
+        self.pickled = pickled
+        self.pickle_error = pickle_error
+        self.tb = tb
+        self.cause = None
+        self.context = None
+        self.suppress_context = suppress_context
+        self.notes = [] if notes is None else notes
+        self.members = None
+
+    def __repr__(self) -> str:
+        return f"ExceptionRecord({self.type_name}: {self.message!r})"
 
 
 def _qualified_name(tp: type) -> str:
@@ -93,6 +114,9 @@ def _trim(tb: TracebackType | None) -> TracebackType | None:
 def _tb_data(tb: TracebackType | None) -> dict[str, Any] | None:
     if tb is None:
         return None
+    # tblib loads when an exception travels, not in every worker at start.
+    from tblib import Traceback  # noqa: PLC0415
+
     try:
         data: dict[str, Any] = Traceback(_trim(tb)).as_dict()
         return data
@@ -182,6 +206,8 @@ _STUB = _columnless_stub()
 def _traceback(record: ExceptionRecord) -> TracebackType | None:
     if record.tb is None:
         return None
+    from tblib import Traceback  # noqa: PLC0415 - see _tb_data
+
     try:
         frame: Any = Traceback.from_dict(record.tb)
         head: TracebackType | None = None

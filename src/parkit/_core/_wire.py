@@ -23,7 +23,6 @@ can.
 
 from __future__ import annotations
 
-import ast
 import copyreg
 import functools
 import io
@@ -34,11 +33,12 @@ import types
 from collections import ChainMap
 from collections.abc import Callable
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Literal, TypeAlias
-
-import cloudpickle
 
 from ..errors import SerializationError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypeAlias
 
 __all__ = [
     "ForkedMain",
@@ -118,7 +118,8 @@ def main_snapshot() -> dict[str, Any]:
 #: ``"reference"``: always by reference (the receiver *is* the process whose
 #: ``__main__`` defined it: worker to parent); a :class:`ForkedMain`: by
 #: reference what forked workers find by name, else by value.
-MainPolicy: TypeAlias = Literal["auto", "value", "reference"] | ForkedMain
+if TYPE_CHECKING:
+    MainPolicy: TypeAlias = Literal["auto", "value", "reference"] | ForkedMain
 
 PROTOCOL = 5
 
@@ -137,6 +138,8 @@ class _NeedsByValue(Exception):
 @functools.lru_cache(maxsize=8)
 def _top_level_names(path: str, mtime_ns: int) -> frozenset[str]:
     del mtime_ns  # part of the cache key only: a rewritten script is re-read
+    import ast  # noqa: PLC0415 - parent side only: ~0.5 MiB a pool worker does without
+
     try:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), filename=path)
@@ -185,7 +188,7 @@ def _main_importable(obj: Any) -> bool:
 class _FastPickler(pickle.Pickler):
     """The C pickler, by reference, refusing what the receiver can't import."""
 
-    dispatch_table = ChainMap[type, Any](_MP_REDUCERS, copyreg.dispatch_table)
+    dispatch_table: ChainMap[type, Any] = ChainMap(_MP_REDUCERS, copyreg.dispatch_table)
     main_policy: MainPolicy = "auto"
 
     def reducer_override(self, obj: Any) -> Any:
@@ -204,46 +207,6 @@ def _rebuild_code(
     make: Callable[..., types.CodeType], args: tuple[Any, ...], filename: str
 ) -> types.CodeType:
     return make(*args).replace(co_filename=filename)
-
-
-_cloud_code_reduce: Callable[[types.CodeType], tuple[Any, ...]] = (
-    cloudpickle.Pickler.dispatch_table[types.CodeType]
-)
-
-
-def _code_reduce(code: types.CodeType) -> tuple[Any, ...]:
-    # cloudpickle >= 3 writes "<dynamic-code>" as every code object's file name;
-    # put the real one back so the worker's traceback names the user's file and
-    # linecache can show the source line in the parent.
-    make, args = _cloud_code_reduce(code)[:2]
-    return (_rebuild_code, (make, args, code.co_filename))
-
-
-class _ByValuePickler(cloudpickle.Pickler):  # type: ignore[misc]
-    """cloudpickle, keeping real file names, and by reference where possible."""
-
-    dispatch_table = ChainMap(
-        {types.CodeType: _code_reduce}, _MP_REDUCERS, cloudpickle.Pickler.dispatch_table
-    )
-
-    def __init__(
-        self,
-        file: io.BytesIO,
-        main_policy: MainPolicy,
-        buffer_callback: Callable[[pickle.PickleBuffer], bool] | None = None,
-    ) -> None:
-        super().__init__(file, protocol=PROTOCOL, buffer_callback=buffer_callback)
-        self._main_policy = main_policy
-
-    def reducer_override(self, obj: Any) -> Any:
-        if (
-            self._main_policy != "value"
-            and isinstance(obj, types.FunctionType | type)
-            and getattr(obj, "__module__", None) in _MAIN_NAMES
-            and (self._main_policy == "reference" or _receiver_finds(self._main_policy, obj))
-        ):
-            return NotImplemented  # the plain pickler's save_global: by reference
-        return super().reducer_override(obj)
 
 
 def dumps(
@@ -286,8 +249,12 @@ def dumps(
         pass
     if on_retry is not None:
         on_retry()
+    # cloudpickle is the heaviest import parkit has: only what must travel by
+    # value pays for it (docs/performance.md, "Import weight").
+    from ._byvalue import ByValuePickler  # noqa: PLC0415
+
     buf = io.BytesIO()
-    _ByValuePickler(buf, main, buffer_callback).dump(obj)
+    ByValuePickler(buf, main, buffer_callback).dump(obj)
     return buf.getvalue()
 
 

@@ -30,11 +30,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
 
 from ..errors import SerializationError
 from . import _oob, _remote, _wire
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any, Literal, NoReturn
 
 __all__ = [
     "Message",
@@ -47,12 +49,17 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
 class WorkerInfo:
     """Who this process is, when it is a parkit worker."""
 
-    name: str
-    pid: int
+    __slots__ = ("name", "pid")
+
+    def __init__(self, name: str, pid: int) -> None:
+        self.name = name
+        self.pid = pid
+
+    def __repr__(self) -> str:
+        return f"WorkerInfo(name={self.name!r}, pid={self.pid})"
 
 
 _worker: WorkerInfo | None = None
@@ -72,7 +79,6 @@ def describe_callable(fn: object) -> str:
     return f"{module}.{qualname}"
 
 
-@dataclass
 class Message:
     """The one thing a child sends back.
 
@@ -80,12 +86,25 @@ class Message:
     that a result that fails to unpickle in the parent is told apart from one
     that failed in the worker) or ``"raised"`` (``error`` is the captured
     exception; ``exitcode`` is what the child exits with afterwards).
+
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect``, ~1 MiB
+    in every child (docs/performance.md, "Import weight").
     """
 
-    kind: Literal["ok", "raised"]
-    where: str
-    data: bytes = b""
-    error: _remote.ExceptionRecord | None = None
+    def __init__(
+        self,
+        kind: Literal["ok", "raised"],
+        where: str,
+        data: bytes = b"",
+        error: _remote.ExceptionRecord | None = None,
+    ) -> None:
+        self.kind = kind
+        self.where = where
+        self.data = data
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Message({self.kind!r}, {self.where!r})"
 
 
 class Payload:

@@ -52,14 +52,19 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import errors as _errors
 from .._backends._protocol import Batch, BatchResult, Call
 from .._core import _context, _loop, _oob, _remote, _wire, _worker
-from ..errors import MainModuleError, PoolBroken, SerializationError, describe_exitcode
+from ..errors import SerializationError, describe_exitcode
 from ._jobs import BatchState, Job, PoolStats
 from ._ledger import Ledger
 from ._workers import StatusBoard, Worker, stop_all
+
+if TYPE_CHECKING:
+    # Loaded when raised: it costs an import of concurrent.futures.process (errors.py).
+    from ..errors import PoolBroken
 
 __all__ = ["PoolStats", "ProcessEngine"]
 
@@ -225,7 +230,7 @@ class ProcessEngine:
             thread = self._thread
             if thread is not None:
                 self._commands.append(
-                    lambda: self._do_break(PoolBroken("the pool was terminated"), kill=True)
+                    lambda: self._do_break(_errors.PoolBroken("the pool was terminated"), kill=True)
                 )
                 self._wake()
         if thread is not None and thread is not threading.current_thread():
@@ -270,7 +275,9 @@ class ProcessEngine:
                     self._serve()
                 except BaseException as e:  # a bug here must not hang every caller
                     self._do_break(
-                        PoolBroken(f"the pool's I/O thread failed: {type(e).__name__}: {e}"),
+                        _errors.PoolBroken(
+                            f"the pool's I/O thread failed: {type(e).__name__}: {e}"
+                        ),
                         kill=True,
                     )
                     raise
@@ -374,7 +381,7 @@ class ProcessEngine:
                 self._max_tasks,
             )
         except Exception as e:
-            err = PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
+            err = _errors.PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
             err.__cause__ = e
             self._do_break(err)
             return False
@@ -507,7 +514,7 @@ class ProcessEngine:
         if kind == _loop.INIT_FAILED:
             record: _remote.ExceptionRecord = _wire.loads(payload)
             cause = _remote.rebuild(record, note=f"[parkit] raised by the initializer in {w.who}")
-            err = PoolBroken(
+            err = _errors.PoolBroken(
                 f"the pool's initializer raised {type(cause).__name__}: {cause} "
                 f"(in {w.who}); the pool cannot run anything"
             )
@@ -580,7 +587,9 @@ class ProcessEngine:
             # work (no __main__ guard): every worker would. One clear error.
             self._requeue(jobs)
             self._do_break(
-                MainModuleError(_context.main_module_path(), self.start_method, w.who, w.pid)
+                _errors.MainModuleError(
+                    _context.main_module_path(), self.start_method, w.who, w.pid
+                )
             )
             return
         if not w.ready and w.killed_for is None:
@@ -588,7 +597,7 @@ class ProcessEngine:
             if self._start_failures >= _START_FAILURES:
                 self._requeue(jobs)
                 self._do_break(
-                    PoolBroken(
+                    _errors.PoolBroken(
                         f"workers die while starting ({w.who} exited with "
                         f"{describe_exitcode(exitcode)} before it was ready: the initializer "
                         "or the import of the main module ends the process); the pool cannot "

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from .. import errors as _errors
 from .._core import _loop, _remote, _wire, _worker
-from ..errors import SerializationError, TaskTimeout, WorkerCrashed
+from ..errors import SerializationError, TaskTimeout
 from ._jobs import BatchState, Job
 
 __all__ = ["Killed", "Ledger"]
@@ -143,7 +144,7 @@ class Ledger:
         state.attempts[pos] = attempts
         if attempts < 2:
             return True
-        err = WorkerCrashed(
+        err = _errors.WorkerCrashed(
             exitcode,
             pid,
             state.batch.start + pos,
@@ -198,7 +199,7 @@ class Ledger:
                 self.timed_out += 1
             elif k == culprit or loading:
                 doing = f"unpickling the argument of {what}" if loading else what
-                state.fail(p, WorkerCrashed(exitcode, pid, index, what=doing))
+                state.fail(p, _errors.WorkerCrashed(exitcode, pid, index, what=doing))
                 self.crashed += 1
             elif k <= ran:
                 if self._again(state, p, pid, exitcode):
