@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -9,6 +10,7 @@ import time
 from concurrent.futures import CancelledError, Executor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ import hostile
 import parkit
 from tasks import (
     ItemError,
+    exit_after_read,
     fail_init,
     make_big,
     pid_of,
@@ -252,3 +255,46 @@ def test_an_unpicklable_function_fails_its_future() -> None:
     with parkit.ProcessPoolExecutor(1) as ex:
         future = ex.submit(lambda: lock)
         assert type(future.exception(timeout=BOUND_S)) is parkit.SerializationError
+
+
+def test_shutdown_needs_no_grace_for_a_worker_forked_while_the_executor_was_locked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Under fork, the I/O thread may fork a worker while another thread holds
+    # the executor's lock (inside submit() or shutdown()). That worker used to
+    # run the executor's exit hook on its copy of the executor when it ended,
+    # wait for ever on the copied lock, and be killed after the exit grace.
+    import psutil
+
+    from parkit._pool import _workers
+
+    exitcodes: list[int | None] = []
+    close = _workers.Worker.close
+
+    def recording_close(self: _workers.Worker, sel: Any, owner: int) -> None:
+        exitcodes.append(self.process.exitcode)
+        close(self, sel, owner)
+
+    monkeypatch.setattr(_workers.Worker, "close", recording_close)
+    r, w = os.pipe()
+    try:
+        ex = parkit.ProcessPoolExecutor(1, mp_context="fork")
+        crash = ex.submit(exit_after_read, r)
+        me = psutil.Process()
+        # What submit() holds; the replacement for the crashed worker is forked
+        # while this thread holds it.
+        with ex._shutdown_lock:
+            before = {p.pid for p in me.children()}
+            os.write(w, b"x")
+            assert type(crash.exception(timeout=BOUND_S)) is parkit.WorkerCrashed
+            deadline = time.monotonic() + BOUND_S
+            while not {p.pid for p in me.children()} - before:
+                assert time.monotonic() < deadline, "no replacement worker was started"
+                time.sleep(0.01)
+        ex.shutdown(wait=True)
+    finally:
+        os.close(r)
+        os.close(w)
+    # The crashed worker's code, then the replacement's: it exited by itself
+    # (0), not killed (-SIGKILL) after the grace.
+    assert exitcodes == [9, 0]

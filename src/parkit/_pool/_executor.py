@@ -12,6 +12,7 @@ lambdas or closures.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -43,6 +44,21 @@ def _at_exit() -> None:
 # Runs before atexit handlers and before the interpreter stops threads, as the
 # stdlib executor's own exit hook does.
 threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+
+
+def _forget_after_fork() -> None:
+    # A forked child (under fork, this executor's own workers) inherits copies
+    # of the parent's executors, with their locks as the parent's threads held
+    # them at that instant: the main thread inside submit() or shutdown() holds
+    # _shutdown_lock while the I/O thread forks a worker. Those executors are
+    # not the child's to shut down, yet multiprocessing's children run the
+    # threading exit hooks (threading._shutdown) when they end: _at_exit would
+    # wait on a lock that no thread of the child will release, and shutdown()
+    # in the parent would wait out the worker's exit grace and then kill it.
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 class ProcessPoolExecutor(Executor):
