@@ -213,15 +213,22 @@ class ProcessEngine:
         if wait and thread is not None and thread is not threading.current_thread():
             thread.join()
 
-    def terminate(self) -> None:
-        """Kill the workers now; pending batches fail with :class:`PoolBroken`."""
+    def terminate(
+        self, cancel_queued: bool = False, reason: str = "the pool was terminated"
+    ) -> None:
+        """Kill the workers now; pending batches fail with :class:`PoolBroken`.
+
+        Args:
+            cancel_queued: cancel the batches no worker has started instead.
+            reason: the message of the :class:`PoolBroken` the others fail with.
+        """
         with self._lock:
             self._closing = True
             thread = self._thread
             if thread is not None:
-                self._commands.append(
-                    lambda: self._do_break(PoolBroken("the pool was terminated"), kill=True)
-                )
+                if cancel_queued:
+                    self._commands.append(lambda: self._cancel_queued(dispatch_first=False))
+                self._commands.append(lambda: self._do_break(PoolBroken(reason), kill=True))
                 self._wake()
         if thread is not None and thread is not threading.current_thread():
             thread.join()
@@ -636,11 +643,12 @@ class ProcessEngine:
                 with contextlib.suppress(ProcessLookupError):
                     w.process.kill()
 
-    def _cancel_queued(self) -> None:
-        # As the stdlib does, what fits in the workers' queues goes first; only
-        # the rest is cancelled.
-        self._fill_slots()
-        self._dispatch()
+    def _cancel_queued(self, dispatch_first: bool = True) -> None:
+        if dispatch_first:
+            # As the stdlib's shutdown(cancel_futures=True) does, what fits in
+            # the workers' queues goes first; only the rest is cancelled.
+            self._fill_slots()
+            self._dispatch()
         for job in self._queue:
             state = job.state
             if not state.started and state.future.cancel():
