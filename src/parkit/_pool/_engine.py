@@ -84,6 +84,16 @@ def _terminate_at_exit() -> None:
         engine.terminate()
 
 
+def _join(thread: threading.Thread, done: threading.Event) -> None:
+    """Wait until the I/O thread ``thread``, which sets ``done`` last, has ended."""
+    # Not thread.join() alone: on Python < 3.13 a join interrupted by Ctrl-C
+    # may leave the thread marked as stopped while it still runs (bpo-45274's
+    # handling in Thread._wait_for_tstate_lock), and every later join returns
+    # at once. The event can't be fooled so.
+    done.wait()
+    thread.join()
+
+
 class ProcessEngine:
     """A pool of worker processes run by one I/O thread. See the module docstring."""
 
@@ -117,6 +127,7 @@ class ProcessEngine:
         self._lock = threading.Lock()
         self._commands: deque[Callable[[], None]] = deque()
         self._thread: threading.Thread | None = None
+        self._thread_done = threading.Event()  # set when that thread has ended
         self._wake_r = self._wake_w = -1
         self._closing = False  # shutdown() called: no new batches
         self._closed = False
@@ -202,7 +213,7 @@ class ProcessEngine:
         """
         with self._lock:
             self._closing = True
-            thread = self._thread
+            thread, done = self._thread, self._thread_done
             if thread is not None:
                 if cancel_futures:
                     self._commands.append(self._cancel_queued)
@@ -211,7 +222,7 @@ class ProcessEngine:
             else:
                 self._closed = True
         if wait and thread is not None and thread is not threading.current_thread():
-            thread.join()
+            _join(thread, done)
 
     def terminate(
         self, cancel_queued: bool = False, reason: str = "the pool was terminated"
@@ -224,14 +235,14 @@ class ProcessEngine:
         """
         with self._lock:
             self._closing = True
-            thread = self._thread
+            thread, done = self._thread, self._thread_done
             if thread is not None:
                 if cancel_queued:
                     self._commands.append(lambda: self._cancel_queued(dispatch_first=False))
                 self._commands.append(lambda: self._do_break(PoolBroken(reason), kill=True))
                 self._wake()
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            _join(thread, done)
 
     def _command(self, fn: Callable[[], None], allow_closing: bool = False) -> None:
         with self._lock:
@@ -255,14 +266,24 @@ class ProcessEngine:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._thread_done = threading.Event()
         self._thread = threading.Thread(
-            target=self._main_loop, name=f"parkit-{self._name}-io", daemon=True
+            target=self._main_loop,
+            args=(self._thread_done,),
+            name=f"parkit-{self._name}-io",
+            daemon=True,
         )
         self._thread.start()
 
     # -------------------------------------------------------------- I/O thread
 
-    def _main_loop(self) -> None:
+    def _main_loop(self, done: threading.Event) -> None:
+        try:
+            self._serve_rounds()
+        finally:
+            done.set()
+
+    def _serve_rounds(self) -> None:
         try:
             while True:
                 self._sel = selectors.DefaultSelector()
