@@ -653,6 +653,10 @@ class ProcessEngine:
         self._queue = kept
 
     def _do_interrupt(self, call: Call) -> None:
+        # Nobody waits for the call any more: its jobs that a killed worker
+        # had queued behind the interrupted one must be skipped, not requeued
+        # to a replacement (the caller's forget() may come only after that).
+        self._do_forget(call, -1)
         for w in self._slots:
             if (
                 w is not None
