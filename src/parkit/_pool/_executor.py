@@ -1,13 +1,15 @@
 """``parkit.ProcessPoolExecutor``: the stdlib executor's contract on parkit's engine.
 
-Same constructor, ``submit``, ``map`` (input consumed at once, results lazily,
-one overall ``timeout``, ``chunksize``) and ``shutdown(wait, cancel_futures)`` as
-``concurrent.futures.ProcessPoolExecutor``, so code written for it works
-unchanged. What differs is what parkit exists for: a worker that dies fails only
-the future it was running (:class:`parkit.WorkerCrashed`, which is also a
-``BrokenProcessPool``) and the executor goes on, where the stdlib breaks the
-whole pool; exceptions arrive with the worker's traceback; functions may be
-lambdas or closures.
+Same constructor, ``submit``, ``map`` (results lazily, one overall ``timeout``,
+``chunksize``, and 3.14's ``buffersize`` on every Python) and
+``shutdown(wait, cancel_futures)`` as ``concurrent.futures.ProcessPoolExecutor``,
+so code written for it works unchanged. What differs is what parkit exists for: a
+worker that dies fails only the future it was running (:class:`parkit.WorkerCrashed`,
+which is also a ``BrokenProcessPool``) and the executor goes on, where the stdlib
+breaks the whole pool; exceptions arrive with the worker's traceback; functions may
+be lambdas or closures; an input without a ``len()`` is taken lazily (an endless
+one works); leaving the ``with`` block by Ctrl-C stops at once instead of waiting
+for every queued task.
 """
 
 from __future__ import annotations
