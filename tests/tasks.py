@@ -180,3 +180,9 @@ def fill_shared(args: tuple[Any, int]) -> None:
 
 def sum_shared(sa: Any) -> float:
     return float(sa.array.sum())
+
+
+def exit_after_read(fd: int) -> None:
+    """Read one byte from ``fd`` (a pipe inherited under fork), then exit with code 9."""
+    os.read(fd, 1)
+    os._exit(9)

@@ -121,3 +121,24 @@ def test_workers_exit_by_themselves_at_shutdown(
     t0 = time.monotonic()
     pool.shutdown()
     assert time.monotonic() - t0 < BOUND_S / 2
+
+
+def test_interrupt_skips_the_jobs_queued_behind_the_interrupted_one() -> None:
+    # Ctrl-C in a map: the worker running the call is killed. The job it had
+    # waiting in its pipe must not go to the replacement worker (which would
+    # run it to the end, and the interpreter's exit would wait for it).
+    from parkit._backends._protocol import NOT_RUN, Batch, Call, new_call_id
+
+    engine = _engine.ProcessEngine(1)
+    try:
+        call = Call(new_call_id(), time.sleep, star=False)
+        futures = [engine.submit_batch(Batch(call, i, [60])) for i in range(2)]
+        deadline = time.monotonic() + BOUND_S
+        while not all(f.running() for f in futures):  # both sent to the worker
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        engine.interrupt(call)
+        for f in futures:
+            assert f.result(timeout=BOUND_S).values == [NOT_RUN]
+    finally:
+        engine.terminate()

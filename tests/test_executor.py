@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import subprocess
 import sys
 import textwrap
 import time
-from concurrent.futures import CancelledError, Executor, as_completed, wait
+from collections.abc import Iterable
+from concurrent.futures import CancelledError, Executor, Future, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import hostile
 import parkit
 from tasks import (
+    InputError,
     ItemError,
+    exit_after_read,
     fail_init,
+    gen_then_raise,
     make_big,
     pid_of,
     poly,
@@ -252,3 +259,212 @@ def test_an_unpicklable_function_fails_its_future() -> None:
     with parkit.ProcessPoolExecutor(1) as ex:
         future = ex.submit(lambda: lock)
         assert type(future.exception(timeout=BOUND_S)) is parkit.SerializationError
+
+
+def test_shutdown_needs_no_grace_for_a_worker_forked_while_the_executor_was_locked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Under fork, the I/O thread may fork a worker while another thread holds
+    # the executor's lock (inside submit() or shutdown()). That worker used to
+    # run the executor's exit hook on its copy of the executor when it ended,
+    # wait for ever on the copied lock, and be killed after the exit grace.
+    import psutil
+
+    from parkit._pool import _workers
+
+    exitcodes: list[int | None] = []
+    close = _workers.Worker.close
+
+    def recording_close(self: _workers.Worker, sel: Any, owner: int) -> None:
+        exitcodes.append(self.process.exitcode)
+        close(self, sel, owner)
+
+    monkeypatch.setattr(_workers.Worker, "close", recording_close)
+    r, w = os.pipe()
+    try:
+        ex = parkit.ProcessPoolExecutor(1, mp_context="fork")
+        crash = ex.submit(exit_after_read, r)
+        me = psutil.Process()
+        # What submit() holds; the replacement for the crashed worker is forked
+        # while this thread holds it.
+        with ex._shutdown_lock:
+            before = {p.pid for p in me.children()}
+            os.write(w, b"x")
+            assert type(crash.exception(timeout=BOUND_S)) is parkit.WorkerCrashed
+            deadline = time.monotonic() + BOUND_S
+            while not {p.pid for p in me.children()} - before:
+                assert time.monotonic() < deadline, "no replacement worker was started"
+                time.sleep(0.01)
+        ex.shutdown(wait=True)
+    finally:
+        os.close(r)
+        os.close(w)
+    # The crashed worker's code, then the replacement's: it exited by itself
+    # (0), not killed (-SIGKILL) after the grace.
+    assert exitcodes == [9, 0]
+
+
+class Counted:
+    """An iterator without ``len()`` that counts the items taken from it.
+
+    It refuses to give more than ``limit`` items, so that a map that takes its
+    whole (endless) input fails here instead of filling the memory.
+    """
+
+    def __init__(self, items: Iterable[Any], limit: int = 10_000) -> None:
+        self._it = iter(items)
+        self._limit = limit
+        self.taken = 0
+
+    def __iter__(self) -> Counted:
+        return self
+
+    def __next__(self) -> Any:
+        if self.taken >= self._limit:
+            raise AssertionError(f"map took more than {self._limit} items")
+        item = next(self._it)
+        self.taken += 1
+        return item
+
+
+class CountedSized(Counted):
+    def __init__(self, items: list[Any]) -> None:
+        super().__init__(items)
+        self._len = len(items)
+
+    def __len__(self) -> int:
+        return self._len
+
+
+def test_map_over_an_endless_input_yields_results(context: str) -> None:
+    with parkit.ProcessPoolExecutor(2, mp_context=context) as ex:
+        source = Counted(itertools.count())
+        it = ex.map(square, source)
+        # No len(): taken through a window of 2 chunks per worker.
+        assert source.taken == 4
+        assert [next(it) for _ in range(10)] == [x * x for x in range(10)]
+        # One chunk more each time the next one's results are waited for.
+        assert source.taken == 4 + 10
+        del it  # closes it: what has not started is cancelled
+
+
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_map_buffersize_bounds_what_is_taken(context: str, chunksize: int) -> None:
+    with parkit.ProcessPoolExecutor(2, mp_context=context) as ex:
+        source = Counted(itertools.count())
+        it = ex.map(square, source, buffersize=3, chunksize=chunksize)
+        assert source.taken == 3 * chunksize  # submitted at the call
+        for k in range(1, 4 * chunksize + 1):
+            assert next(it) == (k - 1) ** 2
+            chunks_waited = -(-k // chunksize)
+            assert source.taken == (3 + chunks_waited) * chunksize
+        del it  # closes it: what has not started is cancelled
+        # A sized input with a buffersize is taken lazily too.
+        sized = CountedSized(list(range(10)))
+        it = ex.map(square, sized, buffersize=2)
+        assert sized.taken == 2
+        assert list(it) == [x * x for x in range(10)]
+        assert list(ex.map(pow, [2, 3, 4], itertools.count(1), buffersize=1)) == [2, 9, 64]
+
+
+def test_map_takes_a_sized_input_at_the_call() -> None:
+    with parkit.ProcessPoolExecutor(1) as ex:
+        source = CountedSized(list(range(5)))
+        it = ex.map(square, source)
+        assert source.taken == 5  # as the stdlib documents
+        assert list(it) == [0, 1, 4, 9, 16]
+        # zip() with a sized iterable ends: also taken at the call.
+        endless = Counted(itertools.count())
+        it = ex.map(pow, endless, [2, 2, 2])
+        assert endless.taken == 4  # zip takes one more before it sees the list end
+        assert list(it) == [0, 1, 4]
+
+
+def test_map_checks_buffersize_as_the_stdlib() -> None:
+    with parkit.ProcessPoolExecutor(1) as ex:
+        for bad in (0, -1):
+            with pytest.raises(ValueError, match=r"^buffersize must be None or > 0$"):
+                ex.map(square, range(4), buffersize=bad)
+        for wrong in ("foo", 2.0):
+            with pytest.raises(TypeError, match=r"^buffersize must be an integer or None$"):
+                ex.map(square, range(4), buffersize=wrong)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("buffersize", [None, 1])
+def test_map_timeout_counts_from_the_call_with_a_lazy_input(buffersize: int | None) -> None:
+    with parkit.ProcessPoolExecutor(1) as ex:
+        source = iter([(0.0, "a"), (2.0, "b"), (0.0, "c")])
+        it = ex.map(sleep_then, source, timeout=0.5, buffersize=buffersize)
+        assert next(it) == "a"
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            next(it)
+        assert time.monotonic() - t0 < 1.0
+
+
+@pytest.mark.parametrize("buffersize", [None, 2])
+def test_a_lazy_input_that_raises_does_after_the_results_before_it(
+    buffersize: int | None,
+) -> None:
+    with parkit.ProcessPoolExecutor(2) as ex:
+        it = ex.map(square, gen_then_raise([1, 2, 3], InputError("bad")), buffersize=buffersize)
+        assert [next(it) for _ in range(3)] == [1, 4, 9]
+        with pytest.raises(InputError, match=r"^bad$"):
+            next(it)
+        # A sized input is taken at the call: what it raises, map() raises.
+        with pytest.raises(InputError, match=r"^bad$"):
+            ex.map(pow, gen_then_raise([1, 2], InputError("bad")), [1, 1, 1])
+
+
+def _submit_then_raise(
+    ex: parkit.ProcessPoolExecutor,
+    futures: list[Future[Any]],
+    task: Any,
+    args: list[Any],
+    exc: BaseException,
+) -> None:
+    """Submit ``task(arg)`` for each of ``args`` in ``with ex:``, left by ``exc``."""
+    with ex:
+        futures.extend(ex.submit(task, arg) for arg in args)
+        deadline = time.monotonic() + BOUND_S
+        while not futures[0].running():
+            assert time.monotonic() < deadline, "the first task was not sent to a worker"
+            time.sleep(0.01)
+        raise exc
+
+
+def test_leaving_the_block_by_an_exception_still_waits() -> None:
+    ex = parkit.ProcessPoolExecutor(1)
+    futures: list[Future[Any]] = []
+    with pytest.raises(ValueError, match=r"^out$"):
+        _submit_then_raise(ex, futures, sleep_then, [(0.1, i) for i in range(3)], ValueError("out"))
+    assert [f.result(timeout=0) for f in futures] == [0, 1, 2]
+
+
+class Stop(BaseException):
+    """A BaseException that is not an Exception (as KeyboardInterrupt)."""
+
+
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, Stop])
+def test_leaving_the_block_by_a_base_exception_cancels_and_stops(
+    context: str, exc_type: type[BaseException]
+) -> None:
+    ex = parkit.ProcessPoolExecutor(1, mp_context=context)
+    futures: list[Future[Any]] = []
+    with pytest.raises(exc_type):
+        _submit_then_raise(ex, futures, time.sleep, [60] * 6, exc_type())
+    # Without waiting for the naps: what had not been sent to the worker is
+    # cancelled, what had fails as the worker is stopped (the autouse fixture
+    # checks that it is gone).
+    assert all(f.done() for f in futures)
+    assert not futures[0].cancelled()
+    assert sum(f.cancelled() for f in futures) >= 6 - 2  # at most two wait in a worker's pipe
+    for f in futures:
+        if not f.cancelled():
+            err = f.exception(timeout=0)
+            assert type(err) is parkit.PoolBroken
+            assert str(err) == (
+                f"the executor was stopped by {exc_type.__name__} while the task ran"
+            )
+    with pytest.raises(RuntimeError, match="cannot schedule new futures after shutdown"):
+        ex.submit(square, 1)

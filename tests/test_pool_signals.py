@@ -132,3 +132,66 @@ def test_workers_exit_when_the_parent_is_sigkilled(method: str) -> None:
     left = _wait_gone(pids, 5.0)
     _kill(left)
     assert not left, f"workers outlived their SIGKILLed parent by more than 5 s: {left}"
+
+
+EXECUTOR_CTRL_C = """
+import multiprocessing, os, sys, time
+import parkit
+
+def nap(x):
+    print("running", os.getpid(), flush=True)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    method, where = sys.argv[1:]
+    try:
+        with parkit.ProcessPoolExecutor(2, mp_context=method) as ex:
+            futures = [ex.submit(nap, i) for i in range(8)]
+            if where == "body":
+                futures[-1].result()
+            # else: the block's exit waits for the naps
+    except KeyboardInterrupt:
+        # The workers are gone already, not left to end with this process.
+        left = len(multiprocessing.active_children())
+        print("interrupted", time.monotonic(), left, flush=True)
+        raise
+"""
+
+
+@pytest.mark.parametrize("where", ["body", "exit"])
+@pytest.mark.parametrize("method", METHODS)
+def test_ctrl_c_to_the_parent_alone_leaves_the_executor_block(method: str, where: str) -> None:
+    # What a Jupyter interrupt, `kill -INT <pid>` or a supervisor does: only
+    # the parent gets SIGINT, the workers go on with their tasks unless it
+    # stops them. Leaving the `with` block must not wait for the queued naps.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(EXECUTOR_CTRL_C), method, where],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    workers: set[int] = set()
+    try:
+        assert proc.stdout is not None
+        while len(workers) < 2:  # both workers run a nap
+            word, pid = proc.stdout.readline().split()
+            assert word == "running"
+            workers.add(int(pid))
+        sent = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=BOUND_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        left = _wait_gone(workers, 5.0)
+        _kill(left)
+    assert proc.returncode == -signal.SIGINT, err
+    lines = out.split()
+    assert lines[0] == "interrupted", out
+    assert float(lines[1]) - sent < BOUND_S
+    assert lines[2] == "0", out
+    assert err.count("Traceback") == 1, err  # the parent's; workers print nothing
+    assert err.rstrip().endswith("KeyboardInterrupt"), err
+    assert not left, f"workers outlived the interrupted block: {left}"

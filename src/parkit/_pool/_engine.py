@@ -89,6 +89,16 @@ def _terminate_at_exit() -> None:
         engine.terminate()
 
 
+def _join(thread: threading.Thread, done: threading.Event) -> None:
+    """Wait until the I/O thread ``thread``, which sets ``done`` last, has ended."""
+    # Not thread.join() alone: on Python < 3.13 a join interrupted by Ctrl-C
+    # may leave the thread marked as stopped while it still runs (bpo-45274's
+    # handling in Thread._wait_for_tstate_lock), and every later join returns
+    # at once. The event can't be fooled so.
+    done.wait()
+    thread.join()
+
+
 class ProcessEngine:
     """A pool of worker processes run by one I/O thread. See the module docstring."""
 
@@ -127,6 +137,7 @@ class ProcessEngine:
         self._lock = threading.Lock()
         self._commands: deque[Callable[[], None]] = deque()
         self._thread: threading.Thread | None = None
+        self._thread_done = threading.Event()  # set when that thread has ended
         self._wake_r = self._wake_w = -1
         self._closing = False  # shutdown() called: no new batches
         self._closed = False
@@ -212,7 +223,7 @@ class ProcessEngine:
         """
         with self._lock:
             self._closing = True
-            thread = self._thread
+            thread, done = self._thread, self._thread_done
             if thread is not None:
                 if cancel_futures:
                     self._commands.append(self._cancel_queued)
@@ -221,20 +232,27 @@ class ProcessEngine:
             else:
                 self._closed = True
         if wait and thread is not None and thread is not threading.current_thread():
-            thread.join()
+            _join(thread, done)
 
-    def terminate(self) -> None:
-        """Kill the workers now; pending batches fail with :class:`PoolBroken`."""
+    def terminate(
+        self, cancel_queued: bool = False, reason: str = "the pool was terminated"
+    ) -> None:
+        """Kill the workers now; pending batches fail with :class:`PoolBroken`.
+
+        Args:
+            cancel_queued: cancel the batches no worker has started instead.
+            reason: the message of the :class:`PoolBroken` the others fail with.
+        """
         with self._lock:
             self._closing = True
-            thread = self._thread
+            thread, done = self._thread, self._thread_done
             if thread is not None:
-                self._commands.append(
-                    lambda: self._do_break(_errors.PoolBroken("the pool was terminated"), kill=True)
-                )
+                if cancel_queued:
+                    self._commands.append(lambda: self._cancel_queued(dispatch_first=False))
+                self._commands.append(lambda: self._do_break(_errors.PoolBroken(reason), kill=True))
                 self._wake()
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            _join(thread, done)
 
     def _command(self, fn: Callable[[], None], allow_closing: bool = False) -> None:
         with self._lock:
@@ -258,14 +276,24 @@ class ProcessEngine:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._thread_done = threading.Event()
         self._thread = threading.Thread(
-            target=self._main_loop, name=f"parkit-{self._name}-io", daemon=True
+            target=self._main_loop,
+            args=(self._thread_done,),
+            name=f"parkit-{self._name}-io",
+            daemon=True,
         )
         self._thread.start()
 
     # -------------------------------------------------------------- I/O thread
 
-    def _main_loop(self) -> None:
+    def _main_loop(self, done: threading.Event) -> None:
+        try:
+            self._serve_rounds()
+        finally:
+            done.set()
+
+    def _serve_rounds(self) -> None:
         try:
             while True:
                 self._sel = selectors.DefaultSelector()
@@ -652,6 +680,10 @@ class ProcessEngine:
         self._queue = kept
 
     def _do_interrupt(self, call: Call) -> None:
+        # Nobody waits for the call any more: its jobs that a killed worker
+        # had queued behind the interrupted one must be skipped, not requeued
+        # to a replacement (the caller's forget() may come only after that).
+        self._do_forget(call, -1)
         for w in self._slots:
             if (
                 w is not None
@@ -663,11 +695,12 @@ class ProcessEngine:
                 with contextlib.suppress(ProcessLookupError):
                     w.process.kill()
 
-    def _cancel_queued(self) -> None:
-        # As the stdlib does, what fits in the workers' queues goes first; only
-        # the rest is cancelled.
-        self._fill_slots()
-        self._dispatch()
+    def _cancel_queued(self, dispatch_first: bool = True) -> None:
+        if dispatch_first:
+            # As the stdlib's shutdown(cancel_futures=True) does, what fits in
+            # the workers' queues goes first; only the rest is cancelled.
+            self._fill_slots()
+            self._dispatch()
         for job in self._queue:
             state = job.state
             if not state.started and state.future.cancel():
