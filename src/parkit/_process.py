@@ -6,6 +6,7 @@ import atexit
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
+import os
 import sys
 import threading
 import time
@@ -421,3 +422,12 @@ def _drain_at_exit() -> None:
 
 
 atexit.register(_drain_at_exit)
+
+
+def _forget_after_fork() -> None:
+    # A forked process can't join its parent's children (multiprocessing
+    # asserts it is their parent): they are not its own to drain at exit.
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

@@ -49,6 +49,7 @@ import multiprocessing.spawn
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any, Literal, TypeAlias
 
@@ -305,6 +306,23 @@ def _stop_if_importing_main() -> None:
 
 _swap_lock = threading.Lock()
 
+# The processes parkit started from this process (pool workers, Process children).
+_started: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _forget_children_after_fork() -> None:
+    # A process forked from this one (os.fork()) inherits multiprocessing's set
+    # of this process's children, and its exit hook would try to join them:
+    # "AssertionError: can only join a child process" on its stderr. parkit's
+    # are not its to join (multiprocessing's own children start with an empty
+    # set); the user's stdlib processes are left as the stdlib leaves them.
+    children: set[Any] = multiprocessing.process._children  # type: ignore[attr-defined]
+    children.difference_update(list(_started))
+    _started.clear()
+
+
+os.register_at_fork(after_in_child=_forget_children_after_fork)
+
 
 def start_process(process: Any, report: ChildReport) -> None:
     """Start ``process`` (a ``multiprocessing`` process object) the parkit way.
@@ -322,6 +340,7 @@ def start_process(process: Any, report: ChildReport) -> None:
         Exception: what ``process.start()`` raised.
     """
     _stop_if_importing_main()
+    _started.add(process)
     with preserving_global_start_method():
         method = getattr(process, "_start_method", None)
         if method == "fork":

@@ -11,6 +11,7 @@ parallelism would multiply the processes), unless ``backend=`` says otherwise.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, TypeVar, overload
@@ -69,6 +70,17 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+
+
+def _forget_after_fork() -> None:
+    # A forked process has copies of the kept pools (and of _lock, perhaps
+    # held by another thread at the fork): none of them is its own to stop.
+    global _lock
+    _lock = threading.Lock()
+    _kept.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @overload

@@ -89,6 +89,16 @@ def _terminate_at_exit() -> None:
         engine.terminate()
 
 
+def _forget_after_fork() -> None:
+    # A process forked from this one (os.fork(), a fork-method child) has
+    # copies of these pools, with no I/O thread and locks as other threads
+    # held them at the fork: not its own to stop at its exit.
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _join(thread: threading.Thread, done: threading.Event) -> None:
     """Wait until the I/O thread ``thread``, which sets ``done`` last, has ended."""
     # Not thread.join() alone: on Python < 3.13 a join interrupted by Ctrl-C
