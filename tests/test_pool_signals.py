@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -26,6 +27,7 @@ import os, sys, time
 import parkit
 
 def nap(x):
+    os.write(1, f"running {x}\\n".encode())  # one write: lines of two workers don't mix
     time.sleep(60)
 
 if __name__ == "__main__":
@@ -90,15 +92,10 @@ def test_ctrl_c_stops_the_call_and_leaves_nothing(method: str) -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "start"
-        # Wait until the workers exist (the forkserver, when used, is one more).
-        deadline = time.monotonic() + BOUND_S
-        me = psutil.Process(proc.pid)
-        while time.monotonic() < deadline:
-            descendants = {p.pid for p in me.children(recursive=True)}
-            if len(descendants) >= 2 + (method == "forkserver"):
-                break
-            time.sleep(0.05)
-        time.sleep(0.5)  # and run an item
+        # Both workers run an item (they print a marker first).
+        running = sorted(proc.stdout.readline().strip() for _ in range(2))
+        assert running == ["running 0", "running 1"]
+        descendants = {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
         sent = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=BOUND_S)
@@ -108,7 +105,7 @@ def test_ctrl_c_stops_the_call_and_leaves_nothing(method: str) -> None:
             proc.wait()
     assert proc.returncode == -signal.SIGINT, err
     lines = out.split()
-    assert lines[0] == "interrupted"
+    assert lines[0] == "interrupted", out
     assert float(lines[1]) - sent < 1.5  # the parent gets KeyboardInterrupt at once
     assert err.count("Traceback") == 1, err  # the parent's; workers print nothing
     assert "KeyboardInterrupt" in err
@@ -195,3 +192,50 @@ def test_ctrl_c_to_the_parent_alone_leaves_the_executor_block(method: str, where
     assert err.count("Traceback") == 1, err  # the parent's; workers print nothing
     assert err.rstrip().endswith("KeyboardInterrupt"), err
     assert not left, f"workers outlived the interrupted block: {left}"
+
+
+# The main script records, when a spawn/forkserver child imports it, how that child
+# treats SIGINT at that moment: before parkit's own code has run in it.
+SIGINT_AT_IMPORT = """
+import signal, sys
+import parkit
+
+if __name__ == "__mp_main__":
+    handler = signal.getsignal(signal.SIGINT)
+    names = {signal.SIG_IGN: "ignored", signal.default_int_handler: "default"}
+    name = names.get(handler, repr(handler))
+    with open(sys.argv[2], "a") as f:
+        f.write(name + "\\n")
+
+if __name__ == "__main__":
+    method, record = sys.argv[1], sys.argv[2]
+    assert parkit.map(abs, [-1, -2], workers=2, chunksize=1, context=method) == [1, 2]
+    parkit.shutdown()
+    assert parkit.run(abs, -3, context=method) == 3
+    open(record, "a").write("--\\n")
+    p = parkit.Process(abs, args=(-4,), context=method)
+    p.start()
+    assert p.result(timeout=30) == 4
+"""
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "fork"])
+def test_pool_and_run_children_ignore_ctrl_c_before_parkit_loads(
+    method: str, tmp_path: Path
+) -> None:
+    # A terminal's Ctrl-C reaches the whole process group, children still starting
+    # included: a pool worker or run()'s child that got it while importing printed
+    # a KeyboardInterrupt traceback. A parkit.Process child keeps Python's default,
+    # as the stdlib's does (its target may handle KeyboardInterrupt).
+    script = tmp_path / "sigint_at_import.py"
+    script.write_text(textwrap.dedent(SIGINT_AT_IMPORT))
+    record = tmp_path / "record.txt"
+    proc = subprocess.run(
+        [sys.executable, str(script), method, str(record)],
+        capture_output=True,
+        text=True,
+        timeout=BOUND_S * 4,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert record.read_text().split() == ["ignored", "ignored", "ignored", "--", "default"]

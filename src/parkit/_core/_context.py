@@ -47,6 +47,7 @@ import multiprocessing.context
 import multiprocessing.process
 import multiprocessing.spawn
 import os
+import signal
 import sys
 import threading
 import weakref
@@ -256,6 +257,13 @@ class _ChildNote:
         return (setattr, (_CurrentProcess(), _NOTE_ATTR, self.value))
 
 
+class _IgnoreSigint:
+    """Unpickles as ``signal.signal(SIGINT, SIG_IGN)`` in the receiving process."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (signal.signal, (signal.SIGINT, signal.SIG_IGN))
+
+
 def _fix_preparation(data: dict[str, Any], report: ChildReport, method: str) -> None:
     path = data.get("init_main_from_path")
     if isinstance(path, str) and not os.path.isfile(path):
@@ -266,6 +274,13 @@ def _fix_preparation(data: dict[str, Any], report: ChildReport, method: str) -> 
     # prepare() in the child ignores keys it does not know; this one is
     # unpickled (and so acts) before prepare() imports the main module.
     data["parkit_child"] = _ChildNote(report, method)
+    if report == "quiet":
+        # Pool workers and run()'s child ignore Ctrl-C (the parent decides what
+        # stops), but set that only once parkit's code runs in them: a terminal's
+        # Ctrl-C to the process group while a spawned child was still importing
+        # printed a KeyboardInterrupt traceback. Unpickled first, this leaves
+        # only the interpreter's own start-up.
+        data["parkit_sigint"] = _IgnoreSigint()
 
 
 def _stop_if_importing_main() -> None:
