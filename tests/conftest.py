@@ -120,13 +120,15 @@ def _descendants() -> list[Any]:
         return []
 
 
-_PARKIT_SEGMENT = re.compile(r"parkit-(\d+)-")
+# Entries named after their owner's pid: parkit's segments, and loky's semaphores
+# (a benchmark run of the peers beside this test run).
+_PARKIT_SEGMENT = re.compile(r"(?:parkit|sem\.loky)-(\d+)-")
 
 
 def _someone_elses(name: str, my_pid: int) -> bool:
     """Whether a /dev/shm entry belongs to a live process outside this test run.
 
-    parkit names its segments after their owner's pid. An entry whose owner is alive
+    parkit (and loky) name their segments after their owner's pid. An entry whose owner is alive
     and neither this process nor one of its descendants comes from another program
     (a second test run on the same machine): not this test's leak, and not ours to
     remove. An entry whose owner is gone counts, since that owner may have been one
