@@ -14,8 +14,12 @@ import textwrap
 from pathlib import Path
 
 SCRIPT = """
-import os, sys, threading
+import os, sys, threading, warnings
 import parkit
+
+# Python 3.12+ warns that fork() in a process with threads (the pools' I/O
+# threads) may deadlock the child: that hazard is what this test is about.
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
 
 def wait_for(event_path):
     while not os.path.exists(event_path):
