@@ -136,7 +136,7 @@ import multiprocessing, os, sys, time
 import parkit
 
 def nap(x):
-    print("running", os.getpid(), flush=True)
+    os.write(1, f"running {os.getpid()}\\n".encode())  # one write: workers' lines don't mix
     time.sleep(60)
 
 if __name__ == "__main__":
