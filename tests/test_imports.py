@@ -55,6 +55,8 @@ NOT_IN_WORKER = (
     # ctypes array: unpickling one would load these (~0.35 MiB, ~3 ms).
     "ctypes",
     "multiprocessing.sharedctypes",
+    # Formats an exception that travels; nothing raised here.
+    "traceback",
 )
 
 #: What a fresh interpreter that starts a process pool, maps and shuts it down
@@ -256,6 +258,25 @@ def test_cold_pool_start_loads_only_what_it_needs(context: str) -> None:
     assert "parkit._pool._engine" in modules
     assert _loaded(modules, NOT_IN_COLD_POOL) == []
     assert ("multiprocessing.spawn" in modules) == (context != "fork")
+
+
+_COLD_RUN = """
+    import json
+    import sys
+
+    import parkit
+
+    assert parkit.run(abs, -3, context=sys.argv[1]) == 3
+    print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_cold_run_loads_no_traceback_module(context: str) -> None:
+    # traceback (with linecache, tokenize, textwrap) formats an exception that
+    # travels: a run that raises nothing does without it.
+    modules = json.loads(_run_args(_COLD_RUN, context))
+    assert "parkit._process" in modules
+    assert _loaded(modules, ("traceback", "dataclasses", "ctypes")) == []
 
 
 def _run_args(code: str, *args: str) -> str:
