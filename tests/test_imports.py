@@ -51,6 +51,32 @@ NOT_IN_WORKER = (
     "inspect",
     "ast",
     "typing",
+    # The status board is a plain shared block (multiprocessing.heap), not a
+    # ctypes array: unpickling one would load these (~0.35 MiB, ~3 ms).
+    "ctypes",
+    "multiprocessing.sharedctypes",
+    # Formats an exception that travels; nothing raised here.
+    "traceback",
+)
+
+#: What a fresh interpreter that starts a process pool, maps and shuts it down
+#: must not load (a cold start, issue 12 target 3): ``multiprocessing.Pool``
+#: loads none of them. ``dataclasses`` comes with ``inspect``, ``ast`` and
+#: ``dis``; the status board needs no ctypes; the thread backend and the
+#: statistics load when asked for; a fork start needs no ``multiprocessing.spawn``.
+NOT_IN_COLD_POOL = (
+    "dataclasses",
+    "inspect",
+    "ast",
+    "ctypes",
+    "multiprocessing.sharedctypes",
+    "parkit._backends._thread",
+    "parkit._pool._stats",
+    "parkit._pool._executor",
+    "parkit._sync",
+    "concurrent.futures.process",
+    "cloudpickle",
+    "tblib",
 )
 
 #: A worker may load at most this many times the modules of a stdlib Pool worker.
@@ -137,15 +163,16 @@ def test_every_name_loads_in_a_fresh_interpreter() -> None:
 
 
 def test_classes_say_parkit_when_loaded_through_another_name() -> None:
-    # Pool loads the engine, whose PoolStats reaches the user through
-    # Pool.stats() without parkit.PoolStats ever being looked up; Pipe makes
-    # Connections the same way.
+    # PoolStats reaches the user through Pool.stats() without parkit.PoolStats
+    # ever being looked up; Pipe makes Connections the same way.
     code = """
         import sys
         import parkit
-        parkit.Pool
+        pool = parkit.Pool(1)
+        stats = pool.stats()
+        pool.shutdown()
         parkit.Pipe
-        print(sys.modules["parkit._pool._engine"].PoolStats.__module__)
+        print(type(stats).__module__)
         print(sys.modules["parkit._pipe"].Connection.__module__)
         print(repr(sys.modules["parkit._pipe"].Connection))
     """
@@ -211,6 +238,58 @@ def test_pool_worker_imports_only_what_it_needs(method: str, tmp_path: Path) -> 
     assert "multiprocessing.pool" in stdlib
     assert _loaded(ours, NOT_IN_WORKER) == []
     assert len(ours) <= MODULES_RATIO * len(stdlib), sorted(set(ours) - set(stdlib))
+
+
+_COLD_POOL = """
+    import json
+    import sys
+
+    import parkit
+
+    pool = parkit.Pool(2, context=sys.argv[1])
+    assert pool.map(abs, [-3]) == [3]
+    pool.shutdown()
+    print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_cold_pool_start_loads_only_what_it_needs(context: str) -> None:
+    modules = json.loads(_run_args(_COLD_POOL, context))
+    assert "parkit._pool._engine" in modules
+    assert _loaded(modules, NOT_IN_COLD_POOL) == []
+    assert ("multiprocessing.spawn" in modules) == (context != "fork")
+
+
+_COLD_RUN = """
+    import json
+    import sys
+
+    import parkit
+
+    assert parkit.run(abs, -3, context=sys.argv[1]) == 3
+    print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_cold_run_loads_no_traceback_module(context: str) -> None:
+    # traceback (with linecache, tokenize, textwrap) formats an exception that
+    # travels: a run that raises nothing does without it.
+    modules = json.loads(_run_args(_COLD_RUN, context))
+    assert "parkit._process" in modules
+    assert _loaded(modules, ("traceback", "dataclasses", "ctypes")) == []
+
+
+def _run_args(code: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return done.stdout
 
 
 _AT_EXIT = """

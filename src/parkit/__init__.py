@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from ._pool._default import map as map
     from ._pool._default import shutdown as shutdown
     from ._pool._default import starmap as starmap
-    from ._pool._engine import PoolStats as PoolStats
     from ._pool._executor import ProcessPoolExecutor as ProcessPoolExecutor
     from ._pool._pool import Pool as Pool
+    from ._pool._stats import PoolStats as PoolStats
     from ._process import Process as Process
     from ._process import run as run
     from ._shared import SharedArray as SharedArray
@@ -100,7 +100,7 @@ _WHERE = {
     "Pipe": "_pipe",
     "Pool": "_pool._pool",
     "PoolBroken": "errors",
-    "PoolStats": "_pool._engine",
+    "PoolStats": "_pool._stats",
     "Process": "_process",
     "ProcessPoolExecutor": "_pool._executor",
     "Queue": "_sync._queue",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 __all__ = ["NOT_RUN", "Backend", "Batch", "BatchResult", "Call", "new_call_id"]
@@ -43,27 +42,52 @@ class _NotRun:
 NOT_RUN: Final = _NotRun()
 
 
-@dataclass(frozen=True, eq=False)
+# Plain classes, not dataclasses: ``dataclasses`` imports ``inspect`` (~5 ms of
+# a cold start, before the first pool can start). Identity equality, as the
+# dataclasses had (eq=False); ``Final`` keeps a Call immutable to mypy.
+
+
 class Call:
     """What every batch of one ``map``/``imap``/``submit`` call shares."""
 
-    id: int
-    fn: Callable[..., Any]
-    star: bool = False
-    timeout: float | None = None
-    stop_on_error: bool = False
+    # __weakref__: the process engine memoizes the function's pickle per Call.
+    __slots__ = ("__weakref__", "fn", "id", "star", "stop_on_error", "timeout")
+
+    def __init__(
+        self,
+        id: int,
+        fn: Callable[..., Any],
+        star: bool = False,
+        timeout: float | None = None,
+        stop_on_error: bool = False,
+    ) -> None:
+        self.id: Final = id
+        self.fn: Final = fn
+        self.star: Final = star
+        self.timeout: Final = timeout
+        self.stop_on_error: Final = stop_on_error
+
+    def __repr__(self) -> str:
+        return (
+            f"Call(id={self.id!r}, fn={self.fn!r}, star={self.star!r}, "
+            f"timeout={self.timeout!r}, stop_on_error={self.stop_on_error!r})"
+        )
 
 
-@dataclass(eq=False)
 class Batch:
     """Consecutive items of one call: ``items[k]`` is input item ``start + k``."""
 
-    call: Call
-    start: int
-    items: list[Any]
+    __slots__ = ("call", "items", "start")
+
+    def __init__(self, call: Call, start: int, items: list[Any]) -> None:
+        self.call = call
+        self.start = start
+        self.items = items
+
+    def __repr__(self) -> str:
+        return f"Batch(call={self.call!r}, start={self.start!r}, items={self.items!r})"
 
 
-@dataclass(eq=False)
 class BatchResult:
     """Every item's outcome.
 
@@ -72,9 +96,17 @@ class BatchResult:
     ``busy`` is the seconds workers spent on the batch.
     """
 
-    values: list[Any]
-    errors: dict[int, BaseException]
-    busy: float = 0.0
+    __slots__ = ("busy", "errors", "values")
+
+    def __init__(
+        self, values: list[Any], errors: dict[int, BaseException], busy: float = 0.0
+    ) -> None:
+        self.values = values
+        self.errors = errors
+        self.busy = busy
+
+    def __repr__(self) -> str:
+        return f"BatchResult(values={self.values!r}, errors={self.errors!r}, busy={self.busy!r})"
 
 
 @runtime_checkable

@@ -45,7 +45,6 @@ import contextlib
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
-import multiprocessing.spawn
 import os
 import signal
 import sys
@@ -367,6 +366,11 @@ def start_process(process: Any, report: ChildReport) -> None:
         # parkit's own starts take turns (_swap_lock): two overlapping swaps
         # would each restore what the other installed, and leave a wrapper in
         # place for good.
+        # Imported here: a fork start never needs it (nor runpy and
+        # importlib.util, which it imports), and the stdlib's spawn and
+        # forkserver starts import it anyway.
+        import multiprocessing.spawn  # noqa: PLC0415
+
         with _swap_lock:
             original = multiprocessing.spawn.get_preparation_data
             me = threading.get_ident()

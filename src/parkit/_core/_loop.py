@@ -228,7 +228,8 @@ def worker_main(
     Args:
         tasks: reading end of this worker's task pipe.
         results: writing end of this worker's result pipe.
-        shared: the pool's shared int64 array (slots, then the cancel ring).
+        shared: the pool's shared int64 words (slots, then the cancel ring), a
+            ``multiprocessing.heap.BufferWrapper``.
         index: this worker's slot number.
         workers: how many slots there are (where the cancel ring starts).
         init: the initializer and its arguments, run once before the first task.
@@ -245,7 +246,7 @@ def worker_main(
     # If the parent dies, segments it or this worker wrote can't be unlinked
     # by their receivers: remove them all (_oob.py).
     _worker.start_lifeline(cleanup=lambda: _oob.discard_prefix(f"parkit-{owner}-"))
-    mv = memoryview(shared).cast("B").cast(SLOT_FORMAT)
+    mv = shared.create_memoryview().cast(SLOT_FORMAT)
     at = index * SLOT
     ring_at = workers * SLOT
     mv[at + 3] = os.getpid()

@@ -20,7 +20,6 @@ tblib is used for tracebacks only. Its exception pickling
 
 from __future__ import annotations
 
-import traceback
 import types
 from types import TracebackType
 
@@ -125,6 +124,10 @@ def _tb_data(tb: TracebackType | None) -> dict[str, Any] | None:
 
 
 def _format(exc: BaseException) -> str:
+    # Imported when an exception travels: traceback brings linecache, tokenize
+    # and textwrap (~2 ms of a cold parkit.run, and of every worker's start).
+    import traceback  # noqa: PLC0415
+
     try:
         return "".join(traceback.format_exception(exc))
     except BaseException as e:

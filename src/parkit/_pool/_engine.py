@@ -58,7 +58,7 @@ from .. import errors as _errors
 from .._backends._protocol import Batch, BatchResult, Call
 from .._core import _context, _loop, _oob, _remote, _wire, _worker
 from ..errors import SerializationError, describe_exitcode
-from ._jobs import BatchState, Job, PoolStats
+from ._jobs import BatchState, Job
 from ._ledger import Ledger
 from ._workers import StatusBoard, Worker, stop_all
 
@@ -66,7 +66,10 @@ if TYPE_CHECKING:
     # Loaded when raised: it costs an import of concurrent.futures.process (errors.py).
     from ..errors import PoolBroken
 
-__all__ = ["PoolStats", "ProcessEngine"]
+    # Loaded when asked for: a dataclass, and dataclasses costs ~5 ms (_stats.py).
+    from ._stats import PoolStats
+
+__all__ = ["ProcessEngine"]
 
 #: Jobs sent to a worker ahead of its results: one running, one waiting in the
 #: pipe, so the worker never waits for a round trip between jobs.
@@ -143,7 +146,7 @@ class ProcessEngine:
         self._init = _worker.Payload(initializer, initargs, {}) if initializer is not None else None
         self._max_tasks = max_tasks_per_worker
         self._idle_timeout = idle_timeout
-        self._board = StatusBoard(self._ctx, workers)
+        self._board = StatusBoard(workers)
         self._lock = threading.Lock()
         self._commands: deque[Callable[[], None]] = deque()
         self._thread: threading.Thread | None = None
@@ -215,6 +218,8 @@ class ProcessEngine:
 
     def stats(self) -> PoolStats:
         """A snapshot of :class:`PoolStats`."""
+        from ._stats import PoolStats  # noqa: PLC0415  (see the TYPE_CHECKING import)
+
         return PoolStats(
             self._ledger.done,
             self._ledger.failed,

@@ -5,40 +5,20 @@ each item so far. A :class:`Job` is some positions of one batch sent to one
 worker as one task frame: the whole batch normally; fewer when items are sent
 again after a crash, isolated to find which one can't be (un)pickled, or split
 to honour ``max_tasks_per_worker``.
+
+Plain classes, not dataclasses: ``dataclasses`` imports ``inspect`` (~5 ms of
+a cold start, before the first pool can start). ``PoolStats``, the one
+dataclass users see, is in ``_stats.py`` and loads when it is first asked for.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 from .._backends._protocol import NOT_RUN, Batch, BatchResult
 
-__all__ = ["BatchState", "Job", "PoolStats"]
-
-
-@dataclass(frozen=True)
-class PoolStats:
-    """What a pool has done so far.
-
-    Attributes:
-        tasks_done: items that returned a value.
-        tasks_failed: items that raised (their own exception, or a
-            serialization error).
-        crashed: items whose worker died while running them.
-        timed_out: items stopped for running past their timeout.
-        worker_restarts: workers started to replace one that died, timed out,
-            was stopped or reached ``max_tasks_per_worker``.
-        busy: seconds each worker slot spent running items, by slot.
-    """
-
-    tasks_done: int
-    tasks_failed: int
-    crashed: int
-    timed_out: int
-    worker_restarts: int
-    busy: tuple[float, ...]
+__all__ = ["BatchState", "Job"]
 
 
 class BatchState:
@@ -103,14 +83,19 @@ class BatchState:
         return True
 
 
-@dataclass(eq=False)
 class Job:
     """Some positions of one batch, sent to one worker as one task frame."""
 
-    state: BatchState
-    positions: list[int] | None  # None: the whole batch
-    seq: int = 0
-    segment: bytes = b""  # descriptor of its out-of-band buffers (_core/_oob.py)
+    __slots__ = ("positions", "segment", "seq", "state")
+
+    def __init__(self, state: BatchState, positions: list[int] | None) -> None:
+        self.state = state
+        self.positions = positions  # None: the whole batch
+        self.seq = 0
+        self.segment = b""  # descriptor of its out-of-band buffers (_core/_oob.py)
+
+    def __repr__(self) -> str:
+        return f"<Job seq={self.seq} positions={self.positions}>"
 
     def __len__(self) -> int:
         return len(self.state.batch.items) if self.positions is None else len(self.positions)

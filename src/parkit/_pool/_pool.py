@@ -8,16 +8,19 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeAlias, TypeVar, overload
 
 from .._backends._protocol import NOT_RUN, Backend, Batch, BatchResult, Call, new_call_id
 from .._backends._serial import SerialBackend
-from .._backends._thread import ThreadBackend
 from .._core._context import ContextLike
 from .._core._cpus import usable_cpus
 from ..errors import SerializationError
-from ._engine import PoolStats, ProcessEngine
+from ._engine import ProcessEngine
 from ._mapping import Errors, Progress, check_options, map_list, run_map
+
+if TYPE_CHECKING:
+    # Loaded by stats(): a dataclass, and dataclasses costs ~5 ms (_stats.py).
+    from ._stats import PoolStats
 
 __all__ = ["BackendLike", "BackendName", "Pool", "make_backend"]
 
@@ -83,6 +86,9 @@ def make_backend(
             idle_timeout=idle_timeout,
         )
     if backend == "thread":
+        # Imported here: a process pool's cold start need not load it.
+        from .._backends._thread import ThreadBackend  # noqa: PLC0415
+
         return ThreadBackend(workers, idle_timeout=idle_timeout)
     return SerialBackend()
 
@@ -395,6 +401,8 @@ class Pool:
         """What the pool has done (process backend; zeros elsewhere)."""
         if isinstance(self._backend, ProcessEngine):
             return self._backend.stats()
+        from ._stats import PoolStats  # noqa: PLC0415  (see the TYPE_CHECKING import)
+
         return PoolStats(0, 0, 0, 0, 0, ())
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

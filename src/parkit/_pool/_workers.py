@@ -13,11 +13,11 @@ Only the engine's I/O thread uses these (see ``_engine.py``).
 from __future__ import annotations
 
 import contextlib
+import multiprocessing.heap
 import selectors
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .._core import _context, _loop, _oob, _worker
@@ -37,12 +37,19 @@ class StatusBoard:
     ``CANCEL_RING`` pairs ``(call id, first position to skip)``.
     """
 
-    def __init__(self, ctx: Any, workers: int) -> None:
-        self.shared = ctx.RawArray("q", workers * _loop.SLOT + 2 * _loop.CANCEL_RING)
-        self._mv = memoryview(self.shared).cast("B").cast(_loop.SLOT_FORMAT)
+    def __init__(self, workers: int) -> None:
+        words = workers * _loop.SLOT + 2 * _loop.CANCEL_RING
+        # The block ``ctx.RawArray`` would allocate, without the ctypes array
+        # around it: ``multiprocessing.sharedctypes`` and ``ctypes`` cost ~3 ms
+        # of a cold start, in the parent and, to unpickle it, in every spawn or
+        # forkserver worker. A BufferWrapper pickles (fd passing) while a
+        # process starts, as RawArray does, and is freed when this board goes.
+        self.shared = multiprocessing.heap.BufferWrapper(8 * words)
+        self._mv = self.shared.create_memoryview().cast(_loop.SLOT_FORMAT)
+        # Heap blocks are reused: clear what a freed board left (RawArray did).
+        for k in range(words):
+            self._mv[k] = 0
         self._ring_at = workers * _loop.SLOT
-        for k in range(0, 2 * _loop.CANCEL_RING, 2):
-            self._mv[self._ring_at + k] = 0
         self._ring_next = 0
 
     def starting(self, slot: int) -> None:
@@ -80,20 +87,55 @@ class StatusBoard:
         self._mv[ring] = call_id  # last: a worker that sees the id sees its position
 
 
-@dataclass(eq=False)
 class Worker:
-    slot: int
-    process: Any
-    channel: Channel
-    sentinel: int
-    calls: OrderedDict[int, None] = field(default_factory=OrderedDict)  # mirror of its fn cache
-    inflight: deque[Job] = field(default_factory=deque)
-    ready: bool = False
-    budget: int | None = None  # items it may still take (max_tasks_per_worker)
-    retiring: bool = False  # sent EXIT; its exit is not a crash
-    killed_for: tuple[int, int, str] | None = None  # (seq, pos, "timeout"|"interrupt")
-    pid: int | None = None
-    name: str = ""
+    """One worker process as the I/O thread sees it.
+
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect`` (~5 ms
+    of a cold start, before the first pool can start).
+    """
+
+    __slots__ = (
+        "budget",
+        "calls",
+        "channel",
+        "inflight",
+        "killed_for",
+        "name",
+        "pid",
+        "process",
+        "ready",
+        "retiring",
+        "sentinel",
+        "slot",
+    )
+
+    def __init__(
+        self,
+        slot: int,
+        process: Any,
+        channel: Channel,
+        sentinel: int,
+        *,
+        budget: int | None = None,
+        pid: int | None = None,
+        name: str = "",
+    ) -> None:
+        self.slot = slot
+        self.process = process
+        self.channel = channel
+        self.sentinel = sentinel
+        self.calls: OrderedDict[int, None] = OrderedDict()  # mirror of its fn cache
+        self.inflight: deque[Job] = deque()
+        self.ready = False
+        self.budget = budget  # items it may still take (max_tasks_per_worker)
+        self.retiring = False  # sent EXIT; its exit is not a crash
+        # (seq, pos, "timeout"|"interrupt")
+        self.killed_for: tuple[int, int, str] | None = None
+        self.pid = pid
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<Worker slot={self.slot} {self.who}>"
 
     @property
     def who(self) -> str:
