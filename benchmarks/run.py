@@ -755,7 +755,10 @@ _MIB_ITEM = b"x" * 2**20
 
 def _q_queues(method: str) -> dict[str, Callable[[], Any]]:
     ctx = multiprocessing.get_context(method)
-    return {"parkit.Queue": lambda: parkit.Queue(context=method), "multiprocessing.Queue": ctx.Queue}
+    return {
+        "parkit.Queue": lambda: parkit.Queue(context=method),
+        "multiprocessing.Queue": ctx.Queue,
+    }
 
 
 def _q_transfer(q: Any, method: str, producers: int, count: int, item: Any) -> float:
@@ -806,7 +809,9 @@ def workload_q(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
             table.rows = interleaved(
                 {
                     name: (
-                        lambda q=q: _q_transfer(q, args.method, producers, count, item)
+                        lambda q=q, p=producers, n=count, x=item: _q_transfer(
+                            q, args.method, p, n, x
+                        )
                     )
                     for name, q in queues.items()
                 },
