@@ -44,6 +44,7 @@ _ENTRIES: Final = range(_WAITER_TABLE, _WAITER_TABLE + 3 * _WAITER_ENTRIES, 3)
 #: How often a waiter checks whether the holder it waits for is still alive.
 CHECK_INTERVAL = 0.2
 _SEQ: Final = _segment.SEQ
+_FIRST_CHECK: Final = 0.001
 
 #: What ``abandoned=`` accepts.
 Abandoned = Literal["raise", "recover"]
@@ -88,9 +89,10 @@ def _count_waiter(words: memoryview, me: _segment.Identity, delta: int) -> None:
 
 def reap_waiters(words: memoryview) -> None:
     """Take the waits of processes that died while waiting out of WAITERS."""
-    for entry in range(_WAITER_TABLE, _WAITER_TABLE + 3 * _WAITER_ENTRIES, 3):
+    me = _segment.myself()
+    for entry in _ENTRIES:
         who = (int(words[entry]), int(words[entry + 1]))
-        if who[0] and not _segment.is_alive(who):
+        if who[0] and who != me and not _segment.is_alive(who):
             words[WAITERS] = max(0, words[WAITERS] - words[entry + 2])
             words[entry] = words[entry + 1] = words[entry + 2] = 0
 
@@ -105,8 +107,8 @@ def until(
     ``step(words, check)`` decides under the guard; ``check`` is True when the
     step should also look for dead holders (a read of ``/proc``, too dear for
     every try): on the only try of a call that does not wait (``timeout=0``),
-    else on the first try after the first sleep (at most a millisecond in) and
-    then every :data:`CHECK_INTERVAL` seconds. Between tries the caller sleeps
+    else on the first try a millisecond in (the first sleep lasts at most
+    that) and then every :data:`CHECK_INTERVAL` seconds. Between tries the caller sleeps
     on the segment's change counter, counted in the WAITERS word (and, per
     process, in the waiter table, so that a waiter killed in its sleep is taken
     out again) so that changers know whether to wake anyone. A try that fails
@@ -134,13 +136,17 @@ def until(
             segment.unlock()
         start = now = time.monotonic()
         deadline = None if timeout is None else start + timeout
-        next_check = start  # the try after the first sleep looks for dead holders
+        # The first look for dead holders comes a millisecond in: a hand-off
+        # (the holder releases microseconds later) never reads /proc.
+        next_check = start + _FIRST_CHECK
         while True:
             remaining = CHECK_INTERVAL if deadline is None else deadline - now
             if remaining > 0:
                 segment.sleep(seen, min(remaining, max(next_check - now, 0.001)))
                 now = time.monotonic()
-            check = now >= next_check
+            # The last try before a timeout looks too: a dead holder is
+            # reported as such, however short the timeout.
+            check = now >= next_check or (deadline is not None and now >= deadline)
             if check:
                 next_check = now + CHECK_INTERVAL
             segment.lock()
