@@ -292,11 +292,12 @@ class _Count(int):
 
 
 def test_plain_items_come_out_of_their_exact_type() -> None:
-    # int, float, str, bytes, bytearray, bool, None and complex are pickled
-    # directly; everything else as before, subclasses included.
+    # int, float, bool, None, complex and small str, bytes and bytearray are
+    # pickled directly; everything else as before, subclasses included.
     items: list[Any] = [
         0, -1, 2**200, True, False, None, 1.5, -0.0, float("inf"),
         "", "héllo", b"", b"\x00" * 100, bytearray(b"ab"), 3 - 4j, _Count(7),
+        "z" * 40_000, b"y" * 100_000, bytearray(b"w" * 20_000),  # large: parkit's pickler
     ]  # fmt: skip
     q = parkit.Queue[Any]()
     for item in items:
