@@ -18,10 +18,9 @@ owner only, SPEC §7) that every process using the object maps::
   that may let a waiter proceed bumps ``seq`` and wakes the sleepers
   (:mod:`._futex`), which then re-check under the guard. The wake-up is sent
   as the guard is left, not inside it: a sleeper woken while the changer still
-  holds the guard would go straight back to sleep, on the ``flock``, and need
-  a second wake-up (a hand-off between two processes cost twice the
-  scheduler's round trip that way). Only objects that someone waits on
-  (the ``WAITERS`` word) make the system call at all.
+  holds the guard could go straight back to sleep, on the ``flock``, and need a
+  second wake-up. Only objects that someone waits on (the ``WAITERS`` word)
+  make the system call at all.
 * **Identity**: a process is named by its pid *and* its start time (from
   ``/proc``), so a holder that died is recognised even when its pid was reused.
 
