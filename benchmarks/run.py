@@ -37,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import ipc
 import workloads
 
 import parkit
@@ -758,6 +759,184 @@ def workload_d_cold(cs: list[Contender], args: argparse.Namespace) -> list[Table
     return tables
 
 
+# ------------------------------------------------ queues, locks and pipes (Q, LOCK)
+
+# Two processes of the suite's start method, each started and past a handshake
+# before the clock runs (the child's start is not measured), the parent on one
+# side. Children are in ipc.py. A queue's figure is items the consumer got per
+# second over the whole transfer, from the producers' go to the last get:
+# multiprocessing.Queue.put returns before its feeder thread has written the
+# item, so what put() alone costs says nothing.
+
+_MIB_ITEM = b"x" * 2**20
+
+
+def _q_queues(method: str) -> dict[str, Callable[[], Any]]:
+    ctx = multiprocessing.get_context(method)
+    return {
+        "parkit.Queue": lambda: parkit.Queue(context=method),
+        "multiprocessing.Queue": ctx.Queue,
+    }
+
+
+def _q_transfer(q: Any, method: str, producers: int, count: int, item: Any) -> float:
+    """Items per second from ``producers`` child processes to this one."""
+    ctx = multiprocessing.get_context(method)
+    ends, procs = [], []
+    for _ in range(producers):
+        mine, theirs = ctx.Pipe()
+        proc = ctx.Process(target=ipc.producer, args=(q, theirs, count // producers, item))
+        proc.start()
+        theirs.close()
+        ends.append(mine)
+        procs.append(proc)
+    for end in ends:
+        end.recv()  # the child is up and holds the queue
+    get = q.get
+    total = count // producers * producers
+    t0 = time.perf_counter()
+    for end in ends:
+        end.send(None)
+    for _ in range(total):
+        get()
+    elapsed = time.perf_counter() - t0
+    for proc in procs:
+        proc.join()
+    for end in ends:
+        end.close()
+    return total / elapsed
+
+
+def workload_q(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
+    del cs  # queues, not pools
+    small = 2_000 if args.smoke else 200_000
+    big = 4 if args.smoke else 200
+    tables = []
+    for label, count, item in (
+        (f"{small:,} ints", small, 12345),
+        (f"{big} items of 1 MiB (bytes)", big, _MIB_ITEM),
+    ):
+        for producers in (1, 2):
+            table = Table(
+                f"Q. Queue throughput, {label}, {producers} producer(s) to 1 consumer "
+                f"({args.method})",
+                "items/s",
+                "higher",
+            )
+            queues = {name: make() for name, make in _q_queues(args.method).items()}
+            table.rows = interleaved(
+                {
+                    name: (
+                        lambda q=q, p=producers, n=count, x=item: _q_transfer(
+                            q, args.method, p, n, x
+                        )
+                    )
+                    for name, q in queues.items()
+                },
+                args.repeat,
+                warmup=not args.smoke,
+            )
+            ratio = table.rows["parkit.Queue"] / table.rows["multiprocessing.Queue"]
+            table.rows["ratio parkit / multiprocessing (higher is better)"] = f"{ratio:.2f}x"
+            table.notes.append(
+                "Items the consumer (the parent) got per second, from the producers' go to "
+                "the last get; the producers were started and up before the clock."
+            )
+            for q in queues.values():
+                q.close()
+            tables.append(table)
+    return tables
+
+
+def _handshake(method: str, target: Callable[..., None], *objects: Any, rounds: int) -> Any:
+    ctx = multiprocessing.get_context(method)
+    mine, theirs = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(*objects, theirs, rounds))
+    proc.start()
+    theirs.close()
+    mine.send(None)
+    return proc, mine
+
+
+def _hand_off(method: str, ping: Any, pong: Any, rounds: int) -> float:
+    """µs per round trip: release ``ping`` to the child, take ``pong`` back."""
+    proc, go = _handshake(method, ipc.ping_pong, ping, pong, rounds=rounds)
+    release, acquire = ping.release, pong.acquire
+    release()  # the first round trip: the child is up
+    acquire()
+    t0 = time.perf_counter()
+    for _ in range(rounds - 1):
+        release()
+        acquire()
+    elapsed = time.perf_counter() - t0
+    proc.join()
+    go.close()
+    return elapsed / (rounds - 1) * 1e6
+
+
+def _pipe_round_trip(method: str, pipe: Callable[[], Any], rounds: int) -> float:
+    ctx = multiprocessing.get_context(method)
+    mine, theirs = pipe()
+    proc = ctx.Process(target=ipc.echo_pipe, args=(theirs, rounds))
+    proc.start()
+    theirs.close()
+    send, recv = mine.send, mine.recv
+    send(0)  # the first round trip: the child is up
+    recv()
+    t0 = time.perf_counter()
+    for i in range(rounds - 1):
+        send(i)
+        recv()
+    elapsed = time.perf_counter() - t0
+    proc.join()
+    mine.close()
+    return elapsed / (rounds - 1) * 1e6
+
+
+def workload_lock(cs: list[Contender], args: argparse.Namespace) -> Table:
+    del cs  # locks, not pools
+    rounds = 200 if args.smoke else 20_000
+    method = args.method
+    ctx = multiprocessing.get_context(method)
+    table = Table(
+        f"LOCK. hand-off round trip between two processes, {rounds:,} rounds ({method})",
+        "µs per round trip",
+        "lower",
+    )
+
+    def taken(make: Callable[[], Any]) -> Any:
+        # A lock both sides hand to each other: created held (any process may
+        # release a Lock, in parkit as in multiprocessing).
+        lock = make()
+        lock.acquire()
+        return lock
+
+    pairs = {
+        "parkit.Lock": lambda: taken(lambda: parkit.Lock(context=method)),
+        "multiprocessing.Lock": lambda: taken(ctx.Lock),
+        "parkit.Semaphore": lambda: parkit.Semaphore(0, context=method),
+        "multiprocessing.Semaphore": lambda: ctx.Semaphore(0),
+    }
+    objects = {name: (make(), make()) for name, make in pairs.items()}
+    runs: dict[str, Callable[[], float]] = {
+        name: (lambda p=p: _hand_off(method, p[0], p[1], rounds)) for name, p in objects.items()
+    }
+    runs["parkit.Pipe"] = lambda: _pipe_round_trip(
+        method, lambda: parkit.Pipe(context=method), rounds
+    )
+    runs["multiprocessing.Pipe"] = lambda: _pipe_round_trip(method, ctx.Pipe, rounds)
+    table.rows = interleaved(runs, args.repeat, warmup=not args.smoke)
+    for what in ("Lock", "Semaphore", "Pipe"):
+        ratio = table.rows[f"parkit.{what}"] / table.rows[f"multiprocessing.{what}"]
+        table.rows[f"ratio parkit / multiprocessing, {what} (lower is better)"] = f"{ratio:.2f}x"
+    table.notes.append(
+        "Lock and Semaphore: the parent releases one object to the child and takes another "
+        "back from it (acquire()/release(), the objects created held). Pipe: send an int, "
+        "receive it echoed. The child is up before the clock (one untimed round trip)."
+    )
+    return table
+
+
 WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | list[Table]]] = {
     "A": workload_a,
     "B": workload_b,
@@ -768,6 +947,9 @@ WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | lis
     "G": workload_g,
     "IMPORT": workload_import,
     "D-COLD": workload_d_cold,
+    # queues, locks and pipes
+    "Q": workload_q,
+    "LOCK": workload_lock,
 }
 
 

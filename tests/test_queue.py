@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -281,3 +282,71 @@ def test_one_big_item_at_a_time_does_not_regrow_the_queue_each_time() -> None:
         capacities.append(q.statistics().capacity)
     assert capacities == [capacities[0]] * 4
     assert capacities[0] >= 1 << 20
+
+
+# ------------------------------------------------------- the cost of a put (issue #12)
+
+
+class _Count(int):
+    """An int subclass: not a plain item, so it takes parkit's own pickler."""
+
+
+def test_plain_items_come_out_of_their_exact_type() -> None:
+    # int, float, bool, None, complex and small str, bytes and bytearray are
+    # pickled directly; everything else as before, subclasses included.
+    items: list[Any] = [
+        0, -1, 2**200, True, False, None, 1.5, -0.0, float("inf"),
+        "", "héllo", b"", b"\x00" * 100, bytearray(b"ab"), 3 - 4j, _Count(7),
+        "z" * 40_000, b"y" * 100_000, bytearray(b"w" * 20_000),  # large: parkit's pickler
+    ]  # fmt: skip
+    q = parkit.Queue[Any]()
+    for item in items:
+        q.put(item)
+    out = [q.get(timeout=1) for _ in items]
+    assert [type(x) for x in out] == [type(x) for x in items]
+    assert out == items
+    assert str(out[7]) == "-0.0"
+    q.put(float("nan"))
+    nan = q.get(timeout=1)
+    assert type(nan) is float
+    assert math.isnan(nan)
+
+
+def _record_wakes(q: parkit.Queue[Any]) -> list[bool]:
+    """Wrap the queue's wake-up call: each call records whether the guard was held."""
+    segment = q._segment
+    real_wake = segment._wake
+    held: list[bool] = []
+
+    def wake() -> None:
+        held.append(segment._thread_lock.locked())
+        real_wake()
+
+    segment._wake = wake
+    return held
+
+
+def test_puts_and_gets_nobody_waits_for_make_no_wake_up_call() -> None:
+    q = parkit.Queue[int](maxsize=2)
+    wakes = _record_wakes(q)
+    for k in range(5):
+        q.put(k)
+        q.put(k)
+        assert (q.get(timeout=1), q.get(timeout=1)) == (k, k)
+    assert wakes == []
+
+
+def test_a_blocked_getter_is_woken_after_the_guard_is_left() -> None:
+    q = parkit.Queue[str]()
+    wakes = _record_wakes(q)
+    got: list[str] = []
+    getter = threading.Thread(target=lambda: got.append(q.get(timeout=20)))
+    getter.start()
+    deadline = time.monotonic() + 20
+    while q.statistics().waiters == 0:
+        assert time.monotonic() < deadline, "the getter never started waiting"
+        time.sleep(0.001)
+    q.put("x")
+    getter.join(20)
+    assert got == ["x"]
+    assert wakes == [False]

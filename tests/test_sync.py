@@ -529,3 +529,95 @@ def test_a_fork_child_closing_an_inherited_owner_handle_removes_nothing() -> Non
     assert all(os.path.exists(f"/dev/shm/{n}") for n in names)
     queue.put(1)
     assert queue.get(timeout=1) == 1
+
+
+# ------------------------------------------------------- the cost of waking (issue #12)
+
+
+def _record_wakes(obj: Any) -> list[bool]:
+    """Wrap ``obj``'s wake-up call: each call records whether the guard was held."""
+    segment = obj._segment
+    real_wake = segment._wake
+    held: list[bool] = []
+
+    def wake() -> None:
+        held.append(segment._thread_lock.locked())
+        real_wake()
+
+    segment._wake = wake
+    return held
+
+
+def test_a_release_nobody_waits_for_makes_no_wake_up_call() -> None:
+    lock, sem = parkit.Lock(), parkit.Semaphore(1)
+    lock_wakes, sem_wakes = _record_wakes(lock), _record_wakes(sem)
+    for _ in range(3):
+        assert lock.acquire(timeout=1) is True
+        lock.release()
+        with sem:
+            pass
+        sem.release()
+        assert sem.acquire(timeout=1) is True
+    assert (lock_wakes, sem_wakes) == ([], [])
+
+
+def test_a_waiter_is_woken_after_the_guard_is_left() -> None:
+    # Woken inside the guard, the waiter would go straight back to sleep on the
+    # guard itself and need a second wake-up (issue #12: the hand-off cost).
+    lock = parkit.Lock()
+    wakes = _record_wakes(lock)
+    assert lock.acquire(timeout=1) is True
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(lock.acquire(timeout=20)))
+    waiter.start()
+    deadline = time.monotonic() + 20
+    while lock.statistics().waiters == 0:
+        assert time.monotonic() < deadline, "the waiter never started waiting"
+        time.sleep(0.001)
+    lock.release()
+    waiter.join(20)
+    assert got == [True]
+    assert wakes == [False]
+    lock.release()
+
+
+@pytest.mark.parametrize("kind", ["lock", "semaphore"])
+def test_a_dead_holder_is_reported_even_with_a_timeout_under_a_millisecond(
+    context: str, kind: str
+) -> None:
+    # A wait looks for dead holders a millisecond in, and on its last try: a
+    # timeout shorter than that still reports the death, not a LockTimeout.
+    obj: Any = parkit.Lock() if kind == "lock" else parkit.Semaphore(1)
+    ready = parkit.Event()
+    p = parkit.Process(st.hold_then_exit, (obj, ready, "kill"), context=context)
+    p.start()
+    p.join(10)
+    assert ready.is_set()
+    with pytest.raises(parkit.LockAbandoned) as info:
+        obj.acquire(timeout=0.0002)
+    assert info.value.holder_pid == p.pid
+
+
+def test_semaphore_holders_are_found_whatever_order_they_release_in() -> None:
+    sem = parkit.Semaphore(4)
+    entered, leave = threading.Barrier(4), [threading.Event() for _ in range(3)]
+
+    def hold(k: int) -> None:
+        with sem:
+            entered.wait(10)
+            assert leave[k].wait(10)
+
+    threads = [threading.Thread(target=hold, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    entered.wait(10)
+    assert sem.statistics().holder_pids == (os.getpid(),) * 3
+    leave[1].set()  # the middle one first
+    threads[1].join(10)
+    assert (sem.statistics().holder_pids, sem.get_value()) == ((os.getpid(),) * 2, 2)
+    leave[0].set()
+    leave[2].set()
+    for t in threads:
+        t.join(10)
+    stats = sem.statistics()
+    assert (stats.holder_pids, stats.value) == ((), 4)

@@ -39,9 +39,12 @@ _METHODS: Final = ("fork", "forkserver", "spawn")
 # waits of a process killed while waiting can be taken out of WAITERS.
 _WAITER_TABLE: Final = 496
 _WAITER_ENTRIES: Final = 5  # (pid, start, count) each; more processes: counted only
+_ENTRIES: Final = range(_WAITER_TABLE, _WAITER_TABLE + 3 * _WAITER_ENTRIES, 3)
 
 #: How often a waiter checks whether the holder it waits for is still alive.
 CHECK_INTERVAL = 0.2
+_SEQ: Final = _segment.SEQ
+_FIRST_CHECK: Final = 0.001
 
 #: What ``abandoned=`` accepts.
 Abandoned = Literal["raise", "recover"]
@@ -70,8 +73,9 @@ def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
 def _count_waiter(words: memoryview, me: _segment.Identity, delta: int) -> None:
     words[WAITERS] += delta
     free = None
-    for entry in range(_WAITER_TABLE, _WAITER_TABLE + 3 * _WAITER_ENTRIES, 3):
-        if (words[entry], words[entry + 1]) == me:
+    pid, start = me
+    for entry in _ENTRIES:
+        if words[entry] == pid and words[entry + 1] == start:
             words[entry + 2] += delta
             if words[entry + 2] <= 0:
                 words[entry] = words[entry + 1] = words[entry + 2] = 0
@@ -85,9 +89,10 @@ def _count_waiter(words: memoryview, me: _segment.Identity, delta: int) -> None:
 
 def reap_waiters(words: memoryview) -> None:
     """Take the waits of processes that died while waiting out of WAITERS."""
-    for entry in range(_WAITER_TABLE, _WAITER_TABLE + 3 * _WAITER_ENTRIES, 3):
+    me = _segment.myself()
+    for entry in _ENTRIES:
         who = (int(words[entry]), int(words[entry + 1]))
-        if who[0] and not _segment.is_alive(who):
+        if who[0] and who != me and not _segment.is_alive(who):
             words[WAITERS] = max(0, words[WAITERS] - words[entry + 2])
             words[entry] = words[entry + 1] = words[entry + 2] = 0
 
@@ -99,55 +104,68 @@ def until(
 ) -> T | _Wait:
     """Run ``step`` under the guard until it returns something other than WAIT.
 
-    ``step(words, check)`` decides under the guard; ``check`` is True on the
-    first try and then every :data:`CHECK_INTERVAL` seconds, when the step
-    should also look for dead holders (a read of ``/proc``, too dear for every
-    wake-up). Between tries the caller sleeps on the segment's change counter,
-    counted in the WAITERS word (and, per process, in the waiter table, so that
-    a waiter killed in its sleep is taken out again) so that changers know
-    whether to wake anyone.
+    ``step(words, check)`` decides under the guard; ``check`` is True when the
+    step should also look for dead holders (a read of ``/proc``, too dear for
+    every try): on the only try of a call that does not wait (``timeout=0``),
+    else on the first try a millisecond in (the first sleep lasts at most
+    that) and then every :data:`CHECK_INTERVAL` seconds. Between tries the caller sleeps
+    on the segment's change counter, counted in the WAITERS word (and, per
+    process, in the waiter table, so that a waiter killed in its sleep is taken
+    out again) so that changers know whether to wake anyone. A try that fails
+    counts its caller as a waiter in the same hold of the guard: a sleep costs
+    one hold before it and one after.
 
     Returns:
         What ``step`` returned, or WAIT if ``timeout`` expired first.
     """
-    segment.lock()
-    try:
-        result = step(segment.words, True)
-    finally:
-        segment.unlock()
-    if result is not WAIT or timeout == 0:
-        return result
-    me = _segment.myself()
-    start = time.monotonic()
-    deadline = None if timeout is None else start + timeout
-    next_check = start + CHECK_INTERVAL
     waiting = False
     try:
+        segment.lock()
+        try:
+            words = segment.words
+            # Not on the first try of a call that will wait: a hand-off, where
+            # the lock is held for microseconds more, would read /proc every time.
+            result = step(words, timeout == 0)
+            if result is not WAIT or timeout == 0:
+                return result
+            me = _segment.myself()
+            _count_waiter(words, me, +1)
+            waiting = True
+            seen = words[_SEQ]
+        finally:
+            segment.unlock()
+        start = now = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        # The first look for dead holders comes a millisecond in: a hand-off
+        # (the holder releases microseconds later) never reads /proc.
+        next_check = start + _FIRST_CHECK
         while True:
-            now = time.monotonic()
-            check = now >= next_check
+            remaining = CHECK_INTERVAL if deadline is None else deadline - now
+            if remaining > 0:
+                segment.sleep(seen, min(remaining, max(next_check - now, 0.001)))
+                now = time.monotonic()
+            # The last try before a timeout looks too: a dead holder is
+            # reported as such, however short the timeout.
+            check = now >= next_check or (deadline is not None and now >= deadline)
             if check:
                 next_check = now + CHECK_INTERVAL
             segment.lock()
             try:
                 words = segment.words
-                if waiting:
-                    _count_waiter(words, me, -1)
-                    waiting = False
+                _count_waiter(words, me, -1)
+                waiting = False
                 if check:
                     reap_waiters(words)
                 result = step(words, check)
                 if result is not WAIT:
                     return result
-                remaining = CHECK_INTERVAL if deadline is None else deadline - now
-                if remaining <= 0:
+                if deadline is not None and deadline - now <= 0:
                     return WAIT
                 _count_waiter(words, me, +1)
                 waiting = True
-                seen = int(words[_segment.SEQ])
+                seen = words[_SEQ]
             finally:
                 segment.unlock()
-            segment.sleep(seen, min(remaining, max(next_check - now, 0.001)))
     finally:
         if waiting:
             with segment.guard() as words:

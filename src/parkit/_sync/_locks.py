@@ -427,9 +427,17 @@ class Semaphore(_Acquirable):
         return range(_SLOTS, _SLOTS + _NSLOTS * _SLOT_WORDS, _SLOT_WORDS)
 
     def _held(self, words: memoryview) -> list[int]:
-        if not words[_NHELD]:
-            return []
-        return [s for s in self._slots() if words[s] != 0]
+        left = words[_NHELD]
+        held: list[int] = []
+        if not left:
+            return held
+        for slot in self._slots():
+            if words[slot] != 0:
+                held.append(slot)
+                left -= 1
+                if not left:  # the rest of the 120 slots are free
+                    break
+        return held
 
     def _try(self, words: memoryview, check: bool) -> bool | Any:
         if words[_VALUE] > 0:
@@ -451,10 +459,13 @@ class Semaphore(_Acquirable):
         if taken is True:
             for slot in self._slots():
                 if words[slot] == 0:
+                    # Counted first: a process killed half-way leaves the count
+                    # high (every slot is then looked at), never a filled slot
+                    # that _held() would stop before.
+                    words[_NHELD] += 1
                     words[slot], words[slot + 1] = _segment.myself()
                     words[slot + 2] = threading.get_ident()
                     words[slot + 3] = time.monotonic_ns()
-                    words[_NHELD] += 1
                     break
         return taken
 

@@ -16,7 +16,11 @@ owner only, SPEC §7) that every process using the object maps::
   a wait or user code.
 * **Waiting** happens outside the guard, on the ``seq`` word: every change
   that may let a waiter proceed bumps ``seq`` and wakes the sleepers
-  (:mod:`._futex`), which then re-check under the guard.
+  (:mod:`._futex`), which then re-check under the guard. The wake-up is sent
+  as the guard is left, not inside it: a sleeper woken while the changer still
+  holds the guard could go straight back to sleep, on the ``flock``, and need a
+  second wake-up. Only objects that someone waits on (the ``WAITERS`` word)
+  make the system call at all.
 * **Identity**: a process is named by its pid *and* its start time (from
   ``/proc``), so a holder that died is recognised even when its pid was reused.
 
@@ -46,7 +50,7 @@ import secrets
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable
 
 from .._core import _oob, _owned, _peer
 from . import _futex
@@ -105,6 +109,10 @@ class Segment:
         # The futex is the low 32 bits of the SEQ word.
         self._seq_address = self._base + 8 * SEQ + (4 if sys.byteorder == "big" else 0)
         self._thread_lock = threading.Lock()
+        # Set under the guard by changed(); the wake-up goes out in unlock().
+        self._wake_pending = False
+        self._wake = _futex.waker(self._seq_address)
+        self.sleep = _futex.sleeper(self._seq_address)
         self._data: mmap.mmap | None = None
         self._data_size = 0
         self._finalizer = weakref.finalize(self, _release, path, fd, os.getpid() if owner else None)
@@ -115,14 +123,16 @@ class Segment:
 
     # -- guard ------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def guard(self) -> Iterator[memoryview]:
-        """Hold the object's short internal lock; yields the words."""
+    def guard(self) -> contextlib.AbstractContextManager[memoryview]:
+        """``with segment.guard() as words:`` hold the object's short internal lock."""
+        return self  # a generator-based context manager cost a microsecond a use
+
+    def __enter__(self) -> memoryview:
         self.lock()
-        try:
-            yield self.words
-        finally:
-            self.unlock()
+        return self.words
+
+    def __exit__(self, *exc: object) -> None:
+        self.unlock()
 
     def lock(self) -> None:
         """Take the guard (hot paths; pair with :meth:`unlock` in ``finally``)."""
@@ -134,11 +144,17 @@ class Segment:
             raise
 
     def unlock(self) -> None:
-        """Leave the guard."""
+        """Leave the guard, then wake the sleepers if a change asked for it."""
+        wake = self._wake_pending
+        self._wake_pending = False
         try:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+        if wake:
+            # Outside the guard: see the module's docstring. A waiter that has
+            # not gone to sleep yet sees SEQ moved and does not sleep at all.
+            self._wake()
 
     def _reopen(self) -> None:
         # A forked child shares its parent's open file description, and with it
@@ -157,14 +173,15 @@ class Segment:
     # -- waiting ----------------------------------------------------------------
 
     def changed(self, wake: bool = True) -> None:
-        """Bump the change counter (call under the guard); wake the sleepers."""
+        """Bump the change counter (call under the guard); the sleepers are
+        woken when the guard is left (:meth:`unlock`)."""
         self.words[SEQ] = (self.words[SEQ] + 1) & 0x7FFF_FFFF
         if wake:
-            _futex.wake(self._seq_address)
+            self._wake_pending = True
 
-    def sleep(self, seen: int, timeout: float) -> None:
-        """Sleep (outside the guard) until the counter moves on from ``seen``."""
-        _futex.wait(self._seq_address, seen, timeout)
+    #: ``sleep(seen, timeout)``: sleep (outside the guard) until the counter
+    #: moves on from ``seen``, at most ``timeout`` seconds (see :mod:`._futex`).
+    sleep: Callable[[int, float], None]
 
     # -- the data area (queues) -------------------------------------------------
 
@@ -212,6 +229,7 @@ def _after_fork_in_child() -> None:
     _open_lock = threading.Lock()
     for segment in list(_open.values()):
         segment._thread_lock = threading.Lock()
+        segment._wake_pending = False  # another thread's, in the parent
         segment._reopen()
 
 
