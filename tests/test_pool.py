@@ -219,10 +219,10 @@ def _settled(read: Callable[[], int], *, apart_s: float = 0.5, deadline_s: float
 def test_adaptive_chunks_pull_an_endless_input_only_a_bounded_way_ahead(
     backend: Literal["process", "thread"], method: str | None
 ) -> None:
-    # Without a length the batches grew to 4096 items: 8,000 to 16,000 items were
+    # Without a length the batches grew to 4096 items: 6,000 to 17,000 items were
     # pulled by the 1,000th result. Batches of an unsized input are now at most
-    # 256 items, so the consumer is followed by at most a window (2 batches per
-    # worker) and the rest of the batch being consumed, with room to spare.
+    # 256 items, so the input runs at most a window (2 batches per worker, 1,024
+    # items) ahead of the consumer: the bound leaves room to spare.
     workers, first, cap = 2, 1000, 256
     bound = first + 4 * workers * cap  # 3,048
     pulled = [0]

@@ -48,12 +48,11 @@ _TARGET_BATCH_SECONDS = 0.01
 #: next batch huge.
 _GROWTH = 16
 #: Without a length to divide, batches are at most this large. The input is
-#: pulled a batch at a time as window slots free up, so at most about
-#: ``2 * workers`` batches (plus the rest of the one being consumed) are taken
-#: from the input ahead of the consumer: a small cap keeps that to about a
-#: thousand items on two workers, which matters when producing an item costs
-#: something (a file reader, a database cursor). The time target still sizes
-#: slower items below it.
+#: pulled a batch at a time as window slots free up, so at most ``2 * workers``
+#: batches are taken from the input ahead of the results the consumer has had:
+#: a small cap keeps that to about a thousand items on two workers, which
+#: matters when producing an item costs something (a file reader, a database
+#: cursor). The time target still sizes slower items below it.
 _UNSIZED_CAP = 256
 
 
