@@ -7,15 +7,16 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 import pytest
 
 import hostile
 import parkit
+from conftest import METHODS
 from tasks import (
     ItemError,
     get_env,
@@ -195,6 +196,51 @@ def test_imap_over_an_endless_generator_is_lazy_and_bounded(context: str) -> Non
         assert last[0] == seen
         it.close()  # type: ignore[attr-defined]
         assert pool.map(square, [2]) == [4]
+
+
+def _settled(read: Callable[[], int], *, apart_s: float = 0.5, deadline_s: float = BOUND_S) -> int:
+    """``read()`` once two reads ``apart_s`` apart agree; fails after ``deadline_s``."""
+    deadline = time.monotonic() + deadline_s
+    before = read()
+    while time.monotonic() < deadline:
+        time.sleep(apart_s)
+        now = read()
+        if now == before:
+            return now
+        before = now
+    pytest.fail(f"the count still grew after {deadline_s} s: {before}")
+
+
+@pytest.mark.parametrize(
+    ("backend", "method"),
+    [("process", m) for m in METHODS] + [("thread", None)],
+    ids=[f"process-{m}" for m in METHODS] + ["thread"],
+)
+def test_adaptive_chunks_pull_an_endless_input_only_a_bounded_way_ahead(
+    backend: Literal["process", "thread"], method: str | None
+) -> None:
+    # Without a length the batches grew to 4096 items: 6,000 to 17,000 items were
+    # pulled by the 1,000th result. Batches of an unsized input are now at most
+    # 256 items, so the input runs at most a window (2 batches per worker, 1,024
+    # items) ahead of the consumer: the bound leaves room to spare.
+    workers, first, cap = 2, 1000, 256
+    bound = first + 4 * workers * cap  # 3,048
+    pulled = [0]
+
+    def endless() -> Iterator[int]:
+        for i in itertools.count():
+            pulled[0] = i + 1
+            yield i
+
+    with parkit.Pool(workers, backend=backend, context=method) as pool:
+        it = pool.imap(square, endless())
+        got = [next(it) for _ in range(first)]
+        assert got == [i * i for i in range(first)]
+        assert pulled[0] <= bound
+        # Nobody consumes now: the count stops growing, and stays within the bound.
+        assert _settled(lambda: pulled[0]) <= bound
+        it.close()  # type: ignore[attr-defined]
+        assert pool.map(square, [3]) == [9]
 
 
 def test_breaking_out_of_imap_drops_pending_work() -> None:

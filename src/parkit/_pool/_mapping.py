@@ -47,8 +47,13 @@ _TARGET_BATCH_SECONDS = 0.01
 #: the target size (each step waits for one), yet one fast item does not make the
 #: next batch huge.
 _GROWTH = 16
-#: Without a length to divide, batches are at most this large.
-_UNSIZED_CAP = 4096
+#: Without a length to divide, batches are at most this large. The input is
+#: pulled a batch at a time as window slots free up, so at most ``2 * workers``
+#: batches are taken from the input ahead of the results the consumer has had:
+#: a small cap keeps that to about a thousand items on two workers, which
+#: matters when producing an item costs something (a file reader, a database
+#: cursor). The time target still sizes slower items below it.
+_UNSIZED_CAP = 256
 
 
 def check_options(
@@ -79,7 +84,14 @@ def check_options(
 
 
 class _ChunkSizer:
-    """Chooses the size of the next batch."""
+    """Chooses the size of the next batch.
+
+    It starts at one item (the first result comes back at once) and follows the
+    workers' measured time per item from completed batches towards
+    :data:`_TARGET_BATCH_SECONDS` of work, growing at most :data:`_GROWTH` times
+    per step, capped by the input's length when it has one, else by
+    :data:`_UNSIZED_CAP`.
+    """
 
     def __init__(self, chunksize: int | None, workers: int, total: int | None) -> None:
         self.fixed = chunksize
