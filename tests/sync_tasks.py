@@ -182,3 +182,18 @@ def use_everything(
     conn.send("piped")
     event.set()
     return f"{lock.start_method} {event.start_method} {q.start_method}"
+
+
+def record_wakes(obj: Any) -> list[bool]:
+    """Wrap ``obj``'s wake-up call (a lock's or a queue's): each call records
+    whether the object's guard was held at that moment."""
+    segment = obj._segment
+    real_wake = segment._wake
+    held: list[bool] = []
+
+    def wake() -> None:
+        held.append(segment._thread_lock.locked())
+        real_wake()
+
+    segment._wake = wake
+    return held

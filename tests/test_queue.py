@@ -312,23 +312,9 @@ def test_plain_items_come_out_of_their_exact_type() -> None:
     assert math.isnan(nan)
 
 
-def _record_wakes(q: parkit.Queue[Any]) -> list[bool]:
-    """Wrap the queue's wake-up call: each call records whether the guard was held."""
-    segment = q._segment
-    real_wake = segment._wake
-    held: list[bool] = []
-
-    def wake() -> None:
-        held.append(segment._thread_lock.locked())
-        real_wake()
-
-    segment._wake = wake
-    return held
-
-
 def test_puts_and_gets_nobody_waits_for_make_no_wake_up_call() -> None:
     q = parkit.Queue[int](maxsize=2)
-    wakes = _record_wakes(q)
+    wakes = st.record_wakes(q)
     for k in range(5):
         q.put(k)
         q.put(k)
@@ -338,7 +324,7 @@ def test_puts_and_gets_nobody_waits_for_make_no_wake_up_call() -> None:
 
 def test_a_blocked_getter_is_woken_after_the_guard_is_left() -> None:
     q = parkit.Queue[str]()
-    wakes = _record_wakes(q)
+    wakes = st.record_wakes(q)
     got: list[str] = []
     getter = threading.Thread(target=lambda: got.append(q.get(timeout=20)))
     getter.start()

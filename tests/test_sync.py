@@ -534,23 +534,9 @@ def test_a_fork_child_closing_an_inherited_owner_handle_removes_nothing() -> Non
 # ------------------------------------------------------- the cost of waking (issue #12)
 
 
-def _record_wakes(obj: Any) -> list[bool]:
-    """Wrap ``obj``'s wake-up call: each call records whether the guard was held."""
-    segment = obj._segment
-    real_wake = segment._wake
-    held: list[bool] = []
-
-    def wake() -> None:
-        held.append(segment._thread_lock.locked())
-        real_wake()
-
-    segment._wake = wake
-    return held
-
-
 def test_a_release_nobody_waits_for_makes_no_wake_up_call() -> None:
     lock, sem = parkit.Lock(), parkit.Semaphore(1)
-    lock_wakes, sem_wakes = _record_wakes(lock), _record_wakes(sem)
+    lock_wakes, sem_wakes = st.record_wakes(lock), st.record_wakes(sem)
     for _ in range(3):
         assert lock.acquire(timeout=1) is True
         lock.release()
@@ -565,7 +551,7 @@ def test_a_waiter_is_woken_after_the_guard_is_left() -> None:
     # Woken inside the guard, the waiter would go straight back to sleep on the
     # guard itself and need a second wake-up (issue #12: the hand-off cost).
     lock = parkit.Lock()
-    wakes = _record_wakes(lock)
+    wakes = st.record_wakes(lock)
     assert lock.acquire(timeout=1) is True
     got: list[bool] = []
     waiter = threading.Thread(target=lambda: got.append(lock.acquire(timeout=20)))
