@@ -309,6 +309,10 @@ _AT_EXIT = """
     import parkit
 
     pool = parkit.Pool(1, context=sys.argv[1])
+    # The worker is up before the script ends: under fork, a worker still to be
+    # started at exit can't be (Python 3.12+ refuses to fork at shutdown), which
+    # breaks the pool with another message.
+    assert pool.submit(abs, -1).result(timeout=60) == 1
     never = parkit.Event()
     future = pool.submit(never.wait, 60)
 """
