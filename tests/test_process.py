@@ -17,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -590,3 +591,49 @@ def test_what_a_child_keeps_to_its_end_is_removed_when_it_exits(context: str) ->
         paths = p.result(timeout=BOUND_S)
     assert p.exitcode == 0
     assert [os.path.exists(path) for path in paths] == [False, False]
+
+
+# The tutorial's form: the lock made at the script's top level, so that every
+# spawn or forkserver child makes one of its own while it imports the script.
+_TOP_LEVEL_LOCK = """\
+import os
+import parkit
+
+def printer(item, lock):
+    with lock:
+        os.write(1, f"Printing {item}\\n".encode())
+
+lock = parkit.Lock()
+
+if __name__ == "__main__":
+    import sys
+    for item in ["apple", "banana", "cherry"]:
+        p = parkit.Process(target=printer, args=(item, lock), context=sys.argv[1])
+        p.start()
+"""
+
+
+def test_files_a_child_makes_while_importing_the_script_go_at_its_exit(
+    context: str, tmp_path: Path
+) -> None:
+    # multiprocessing clears a child's finalizers as its target starts, after
+    # the child imported the script: the exit hook that removes the child's
+    # own lock file must survive that (it did not under forkserver).
+    script = tmp_path / "top_level_lock.py"
+    script.write_text(_TOP_LEVEL_LOCK)
+    before = {name for name in os.listdir("/dev/shm") if name.startswith("parkit-")}
+    done = subprocess.run(
+        [sys.executable, str(script), context],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sorted(done.stdout.splitlines()) == [
+        "Printing apple",
+        "Printing banana",
+        "Printing cherry",
+    ]
+    after = {name for name in os.listdir("/dev/shm") if name.startswith("parkit-")}
+    assert after - before == set()

@@ -49,21 +49,47 @@ _EXIT_PRIORITY = -100
 # its parent's files: remove_at_exit() skips other pids' entries.
 _owned: dict[str, int] = {}
 _lock = threading.Lock()
-# The process whose exit hook is registered (a forked child needs its own:
-# multiprocessing clears the inherited finalizers in a child it starts, and its
-# Finalize objects run only in the process that made them).
-_hooked_pid: int | None = None
+# The exit hook of this process, and the process that registered it. A forked
+# child needs its own: Finalize objects run only in the process that made them.
+# And a child that multiprocessing starts clears every finalizer as it begins
+# its target (BaseProcess._after_fork), after the child may have registered one
+# already: files created while it imported the main module (a parkit.Lock at a
+# script's top level, under spawn or forkserver).
+_hook: multiprocessing.util.Finalize | None = None
+_hook_pid: int | None = None
 
 
 def own(path: str) -> None:
     """Record that this process owns ``path`` and removes it at exit (at the latest)."""
-    global _hooked_pid
+    global _hook, _hook_pid
     pid = os.getpid()
     with _lock:
         _owned[path] = pid
-        if _hooked_pid != pid:
-            multiprocessing.util.Finalize(None, remove_at_exit, exitpriority=_EXIT_PRIORITY)
-            _hooked_pid = pid
+        if _hook is None or _hook_pid != pid or not _hook.still_active():
+            _hook = multiprocessing.util.Finalize(None, remove_at_exit, exitpriority=_EXIT_PRIORITY)
+            _hook_pid = pid
+
+
+class _Anchor:
+    """What multiprocessing's after-fork registry holds weakly for this module."""
+
+
+_anchor = _Anchor()
+
+
+def _rehook(_: _Anchor) -> None:
+    # Called by multiprocessing in a child it starts, right after it cleared
+    # the finalizers (BaseProcess._after_fork): put the exit hook back if the
+    # child owns files already, made while it imported the main module.
+    global _hook, _hook_pid
+    pid = os.getpid()
+    _hook = _hook_pid = None
+    if any(owner == pid for owner in _owned.values()):
+        _hook = multiprocessing.util.Finalize(None, remove_at_exit, exitpriority=_EXIT_PRIORITY)
+        _hook_pid = pid
+
+
+multiprocessing.util.register_after_fork(_anchor, _rehook)
 
 
 def disown(path: str) -> None:
