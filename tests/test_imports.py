@@ -322,13 +322,4 @@ def test_pool_broken_at_interpreter_exit(context: str) -> None:
     # PoolBroken is defined on first use; at exit, concurrent.futures.process
     # cannot be imported any more (it registers an exit hook): the pool must
     # still fail its pending work with PoolBroken, not kill its I/O thread.
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_AT_EXIT), context],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
-    assert done.stdout == "PoolBroken True the pool was terminated\n"
+    assert _run_args(_AT_EXIT, context) == "PoolBroken True the pool was terminated\n"
