@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import parkit
-from parkit._pool import _channel, _engine, _workers
-from parkit._pool._channel import Channel
+from parkit._backends._process import _channel, _engine, _workers
+from parkit._backends._process._channel import WorkerChannel
 from tasks import echo_big, poly, square
 
 BOUND_S = 20.0
@@ -24,7 +24,7 @@ def test_channel_frames_round_trip_in_both_header_forms() -> None:
 
     r, w = multiprocessing.Pipe(duplex=False)
     r2, w2 = multiprocessing.Pipe(duplex=False)
-    channel = Channel(w, r2)
+    channel = WorkerChannel(w, r2)
     try:
         assert channel.send(b"hello") is True
         assert r.recv_bytes() == b"hello"

@@ -274,7 +274,7 @@ def test_shutdown_needs_no_grace_for_a_worker_forked_while_the_executor_was_lock
     # wait for ever on the copied lock, and be killed after the exit grace.
     import psutil
 
-    from parkit._pool import _workers
+    from parkit._backends._process import _workers
 
     exitcodes: list[int | None] = []
     close = _workers.Worker.close

@@ -34,7 +34,7 @@ NOT_AT_IMPORT = (
 NOT_IN_WORKER = (
     "parkit._pool",
     "parkit._pool._pool",
-    "parkit._pool._engine",
+    "parkit._backends._process._engine",
     "parkit._pool._executor",
     "parkit._process",
     "parkit._pipe",
@@ -71,7 +71,7 @@ NOT_IN_COLD_POOL = (
     "ctypes",
     "multiprocessing.sharedctypes",
     "parkit._backends._thread",
-    "parkit._pool._stats",
+    "parkit._backends._stats",
     "parkit._pool._executor",
     "parkit._sync",
     "concurrent.futures.process",
@@ -234,7 +234,7 @@ def test_pool_worker_imports_only_what_it_needs(method: str, tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     ours, stdlib = found["parkit"], found["stdlib"]
-    assert "parkit._core._loop" in ours  # the probe ran in a parkit worker
+    assert "parkit._backends._process._loop" in ours  # the probe ran in a parkit worker
     assert "multiprocessing.pool" in stdlib
     assert _loaded(ours, NOT_IN_WORKER) == []
     assert len(ours) <= MODULES_RATIO * len(stdlib), sorted(set(ours) - set(stdlib))
@@ -255,7 +255,7 @@ _COLD_POOL = """
 
 def test_cold_pool_start_loads_only_what_it_needs(context: str) -> None:
     modules = json.loads(_run_args(_COLD_POOL, context))
-    assert "parkit._pool._engine" in modules
+    assert "parkit._backends._process._engine" in modules
     assert _loaded(modules, NOT_IN_COLD_POOL) == []
     assert ("multiprocessing.spawn" in modules) == (context != "fork")
 

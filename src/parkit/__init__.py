@@ -14,6 +14,7 @@ import sys as _sys
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from . import errors as errors
+    from ._backends._stats import PoolStats as PoolStats
     from ._core._context import default_context as default_context
     from ._pipe import Connection as Connection
     from ._pipe import Pipe as Pipe
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from ._pool._default import starmap as starmap
     from ._pool._executor import ProcessPoolExecutor as ProcessPoolExecutor
     from ._pool._pool import Pool as Pool
-    from ._pool._stats import PoolStats as PoolStats
     from ._process import Process as Process
     from ._process import run as run
     from ._shared import SharedArray as SharedArray
@@ -100,7 +100,7 @@ _WHERE = {
     "Pipe": "_pipe",
     "Pool": "_pool._pool",
     "PoolBroken": "errors",
-    "PoolStats": "_pool._stats",
+    "PoolStats": "_backends._stats",
     "Process": "_process",
     "ProcessPoolExecutor": "_pool._executor",
     "Queue": "_sync._queue",

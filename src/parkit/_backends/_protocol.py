@@ -1,11 +1,19 @@
-"""What the mapping layer asks of a backend: run batches, report per item.
+"""The backend protocol: everything ``Pool``, the executor and the one-shot calls ask.
 
 The mapping layer (``parkit._pool._mapping``) owns chunking, the in-flight
 window, ordering and ``errors=``; a backend only runs :class:`Batch` es and
 resolves one ``concurrent.futures.Future`` per batch with a :class:`BatchResult`
-that has an outcome for every item. That is the whole contract, so a backend
-can be a process pool, threads, the calling thread, or a Dask cluster (a batch
-becomes one Dask future).
+that has an outcome for every item. Besides that it says what it can do
+(:attr:`Backend.workers`, :attr:`Backend.stops_tasks`,
+:attr:`Backend.shares_memory`), stops (``shutdown``, ``terminate``) and counts
+(``stats``). That is the whole contract, so a backend can be a process pool,
+threads, the calling thread, or a Dask cluster (a batch becomes one Dask
+future), and a third party can write one (docs/backends.md).
+
+Of the future it is handed, a backend uses only what
+``concurrent.futures.Future`` has (``set_running_or_notify_cancel``,
+``set_result``, ``set_exception``, ``cancel``, ``done``, ``result``,
+``exception``, ``add_done_callback``), never its concrete class.
 
 A future that fails (``set_exception``) means the backend itself failed (the
 pool is broken, the cluster is gone): the mapping layer raises that exception
@@ -18,7 +26,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    # Loaded by stats(): a dataclass, and dataclasses costs ~5 ms (_stats.py).
+    from ._stats import PoolStats
 
 __all__ = ["NOT_RUN", "Backend", "Batch", "BatchResult", "Call", "new_call_id"]
 
@@ -120,7 +132,19 @@ class Backend(Protocol):
 
     @property
     def stops_tasks(self) -> bool:
-        """Whether a timed-out item is really stopped (else it keeps running)."""
+        """Whether a timed-out or interrupted running item is really stopped.
+
+        When false, the item keeps running after its ``TaskTimeout`` was
+        reported, and the mapping layer sends one item per batch when a
+        ``timeout`` is set, so that each deadline is an item's own.
+        """
+        ...
+
+    @property
+    def shares_memory(self) -> bool:
+        """Whether items run on this machine, where the caller's ``SharedArray``,
+        parkit locks, ``Queue`` and ``Pipe`` work (true for process, thread and
+        serial; false for a cluster)."""
         ...
 
     def submit_batch(
@@ -145,4 +169,27 @@ class Backend(Protocol):
 
     def interrupt(self, call: Call) -> None:
         """Stop ``call``'s running items now if the backend can (Ctrl-C)."""
+        ...
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more batches; finish the submitted ones, then release the workers.
+
+        Args:
+            wait: block until the backend's workers are gone.
+            cancel_futures: cancel the batches that have not started.
+
+        Later :meth:`submit_batch` calls raise ``RuntimeError``. Calling it
+        twice is harmless.
+        """
+        ...
+
+    def terminate(self) -> None:
+        """Stop now: running items are stopped where the backend can, and the
+        futures of batches not finished fail (``parkit.PoolBroken``) or are
+        cancelled. Returns once nothing of the backend runs any more (threads
+        that can't be stopped excepted)."""
+        ...
+
+    def stats(self) -> PoolStats:
+        """What the backend has done so far; zeros for what it does not count."""
         ...

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core._worker import describe_callable
 from ..errors import TaskTimeout
 from ._protocol import Batch, BatchResult, Call
+
+if TYPE_CHECKING:
+    from ._stats import PoolStats
 
 __all__ = ["SerialBackend"]
 
@@ -55,6 +58,7 @@ class SerialBackend:
 
     workers = 1
     stops_tasks = True  # nothing to stop: items never run in the background
+    shares_memory = True
 
     def submit_batch(
         self, batch: Batch, future: Future[BatchResult] | None = None
@@ -71,5 +75,19 @@ class SerialBackend:
     def interrupt(self, call: Call) -> None:
         del call
 
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        del wait, cancel_futures
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        del wait, cancel_futures  # nothing runs in the background
+
+    def terminate(self) -> None:
+        pass
+
+    def stats(self) -> PoolStats:
+        return zero_stats()
+
+
+def zero_stats() -> PoolStats:
+    """A backend's statistics when it counts nothing."""
+    # Imported here: a dataclass, and dataclasses costs ~5 ms (_stats.py).
+    from ._stats import PoolStats  # noqa: PLC0415
+
+    return PoolStats(0, 0, 0, 0, 0, ())

@@ -17,11 +17,15 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from .._core._worker import describe_callable
 from ..errors import TaskTimeout
 from ._protocol import NOT_RUN, Batch, BatchResult, Call
-from ._serial import run_batch
+from ._serial import run_batch, zero_stats
+
+if TYPE_CHECKING:
+    from ._stats import PoolStats
 
 __all__ = ["ThreadBackend"]
 
@@ -33,6 +37,7 @@ class ThreadBackend:
     """Runs batches in up to ``workers`` threads; see the module docstring."""
 
     stops_tasks = False
+    shares_memory = True
 
     def __init__(self, workers: int, idle_timeout: float | None = None) -> None:
         self._workers = workers
@@ -159,7 +164,15 @@ class ThreadBackend:
     def interrupt(self, call: Call) -> None:
         del call  # threads can't be stopped; the caller stops waiting
 
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+    def stats(self) -> PoolStats:
+        return zero_stats()
+
+    def terminate(self) -> None:
+        # Threads can't be killed: what has not started is cancelled, the
+        # running items finish in the background.
+        self.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._closing = True
             threads = list(self._threads)

@@ -16,12 +16,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, TypeVar, overload
 
+from .._backends._process import _loop
 from .._backends._protocol import Backend
+from .._backends._registry import BackendLike, make_backend
 from .._backends._serial import SerialBackend
-from .._core import _context, _loop
+from .._core import _context
 from .._core._cpus import usable_cpus
 from ._mapping import Errors, Progress, check_options, map_list, run_map
-from ._pool import BackendLike, _flatten, make_backend
+from ._pool import _flatten
 
 __all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown", "starmap"]
 
@@ -64,9 +66,7 @@ def shutdown() -> None:
         pools = list(_kept.values())
         _kept.clear()
     for pool in pools:
-        stop = getattr(pool, "shutdown", None)
-        if stop is not None:
-            stop(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 atexit.register(shutdown)

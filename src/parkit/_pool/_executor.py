@@ -27,9 +27,9 @@ from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from .._backends._process._engine import ProcessEngine
 from .._backends._protocol import Batch, BatchResult, Call, new_call_id
 from .._core._cpus import usable_cpus
-from ._engine import ProcessEngine
 from ._pool import submit_call
 
 __all__ = ["ProcessPoolExecutor"]

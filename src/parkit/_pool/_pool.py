@@ -8,31 +8,24 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from .._backends._protocol import NOT_RUN, Backend, Batch, BatchResult, Call, new_call_id
-from .._backends._serial import SerialBackend
+from .._backends._registry import BackendLike, make_backend
 from .._core._context import ContextLike
 from .._core._cpus import usable_cpus
 from ..errors import SerializationError
-from ._engine import ProcessEngine
 from ._mapping import Errors, Progress, check_options, map_list, run_map
 
 if TYPE_CHECKING:
     # Loaded by stats(): a dataclass, and dataclasses costs ~5 ms (_stats.py).
-    from ._stats import PoolStats
+    from .._backends._stats import PoolStats
 
-__all__ = ["BackendLike", "BackendName", "Pool", "make_backend"]
+__all__ = ["Pool"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
-
-# Only the backends that exist: a name is added here (and to _BACKENDS) with its
-# backend, so that the type never offers a value that fails on every call.
-BackendName: TypeAlias = Literal["process", "thread", "serial"]
-BackendLike: TypeAlias = "BackendName | Backend"
-_BACKENDS: tuple[BackendName, ...] = ("process", "thread", "serial")
 
 
 class _Unset(enum.Enum):
@@ -43,54 +36,6 @@ class _Unset(enum.Enum):
 
 
 UNSET: Literal[_Unset.UNSET] = _Unset.UNSET
-
-
-def make_backend(
-    backend: BackendLike,
-    workers: int,
-    *,
-    context: ContextLike = None,
-    initializer: Callable[..., object] | None = None,
-    initargs: tuple[Any, ...] = (),
-    max_tasks_per_worker: int | None = None,
-    idle_timeout: float | None = None,
-) -> Backend:
-    """The backend object for a name (or ``backend`` itself)."""
-    if not isinstance(backend, str):
-        if not isinstance(backend, Backend):
-            raise TypeError(
-                f"backend must be one of {', '.join(map(repr, _BACKENDS))} or a backend "
-                f"object, not {backend!r}"
-            )
-        return backend
-    if backend not in _BACKENDS:
-        raise ValueError(
-            f"backend must be one of {', '.join(map(repr, _BACKENDS))} or a backend "
-            f"object, not {backend!r}"
-        )
-    if backend != "process":
-        for name, value in (
-            ("initializer", initializer),
-            ("max_tasks_per_worker", max_tasks_per_worker),
-            ("context", context),
-        ):
-            if value is not None:
-                raise ValueError(f"{name}= applies to the 'process' backend only, not {backend!r}")
-    if backend == "process":
-        return ProcessEngine(
-            workers,
-            context,
-            initializer=initializer,
-            initargs=initargs,
-            max_tasks_per_worker=max_tasks_per_worker,
-            idle_timeout=idle_timeout,
-        )
-    if backend == "thread":
-        # Imported here: a process pool's cold start need not load it.
-        from .._backends._thread import ThreadBackend  # noqa: PLC0415
-
-        return ThreadBackend(workers, idle_timeout=idle_timeout)
-    return SerialBackend()
 
 
 class _ItemFuture(Future[Any]):
@@ -177,10 +122,10 @@ class Pool:
         self._chunksize = chunksize
         self._timeout = timeout
         self._closed = False
-        stop = getattr(self._backend, "shutdown", None)
-        if stop is not None and isinstance(backend, str):
+        if isinstance(backend, str):
             # Dropped without shutdown(): its workers go once their work is done.
-            weakref.finalize(self, stop, wait=False)
+            # (A backend object the caller passed is the caller's to stop.)
+            weakref.finalize(self, self._backend.shutdown, wait=False)
 
     @property
     def workers(self) -> int:
@@ -399,11 +344,7 @@ class Pool:
 
     def stats(self) -> PoolStats:
         """What the pool has done (process backend; zeros elsewhere)."""
-        if isinstance(self._backend, ProcessEngine):
-            return self._backend.stats()
-        from ._stats import PoolStats  # noqa: PLC0415  (see the TYPE_CHECKING import)
-
-        return PoolStats(0, 0, 0, 0, 0, ())
+        return self._backend.stats()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting work; finish what was submitted, then stop the workers.
@@ -413,17 +354,12 @@ class Pool:
             cancel_futures: cancel submitted work that has not started.
         """
         self._closed = True
-        stop = getattr(self._backend, "shutdown", None)
-        if stop is not None:
-            stop(wait=wait, cancel_futures=cancel_futures)
+        self._backend.shutdown(wait=wait, cancel_futures=cancel_futures)
 
     def terminate(self) -> None:
         """Stop the workers now; pending work fails with :class:`parkit.PoolBroken`."""
         self._closed = True
-        if isinstance(self._backend, ProcessEngine):
-            self._backend.terminate()
-        else:
-            self.shutdown(wait=False, cancel_futures=True)
+        self._backend.terminate()
 
     def __enter__(self) -> Pool:
         return self

@@ -4,9 +4,9 @@ The pool's single I/O thread serves every worker, so it must never block on one
 of them. A blocking write is the classic deadlock: the parent writes a large
 task to worker *k* while *k* writes a large result back; both pipes fill and
 both wait for ever. So both ends held by the parent are non-blocking; a frame
-that does not fit goes to :attr:`Channel.pending` and the I/O thread waits for
+that does not fit goes to :attr:`WorkerChannel.pending` and the I/O thread waits for
 the pipe to become writable. Frames use ``multiprocessing.connection``'s
-framing (see :mod:`parkit._core._loop`), which the worker reads and writes with
+framing (see :mod:`parkit._backends._process._loop`), which the worker reads and writes with
 ordinary blocking ``Connection`` calls.
 """
 
@@ -18,7 +18,7 @@ import os
 from collections import deque
 from multiprocessing.connection import Connection
 
-__all__ = ["Channel"]
+__all__ = ["WorkerChannel"]
 
 _READ_SIZE = 1 << 20
 # Linux lets an unprivileged process grow a pipe to 1 MiB (fs.pipe-max-size):
@@ -41,7 +41,7 @@ def _header(n: int) -> bytes:
     return n.to_bytes(4, "big", signed=True)
 
 
-class Channel:
+class WorkerChannel:
     """Write tasks to and read results from one worker without blocking."""
 
     def __init__(self, tasks: Connection, results: Connection) -> None:

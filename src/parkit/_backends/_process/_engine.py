@@ -4,7 +4,7 @@ Who sends what to whom::
 
     caller threads                 I/O thread (one per pool)            workers
     --------------                 -------------------------            -------
-    submit_batch(batch)                                                 (see _core/_loop.py)
+    submit_batch(batch)                                                 (see _loop.py)
       fn pickled once per call
       -> command queue, wake pipe ->  run commands
                                      queue of jobs (a job: positions
@@ -54,20 +54,21 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from .. import errors as _errors
-from .._backends._protocol import Batch, BatchResult, Call
-from .._core import _context, _loop, _oob, _remote, _wire, _worker
-from ..errors import SerializationError, describe_exitcode
+from ... import errors as _errors
+from ..._core import _context, _oob, _remote, _wire, _worker
+from ...errors import SerializationError, describe_exitcode
+from .._protocol import Batch, BatchResult, Call
+from . import _loop
 from ._jobs import BatchState, Job
 from ._ledger import Ledger
 from ._workers import StatusBoard, Worker, stop_all
 
 if TYPE_CHECKING:
     # Loaded when raised: it costs an import of concurrent.futures.process (errors.py).
-    from ..errors import PoolBroken
+    from ...errors import PoolBroken
 
     # Loaded when asked for: a dataclass, and dataclasses costs ~5 ms (_stats.py).
-    from ._stats import PoolStats
+    from .._stats import PoolStats
 
 __all__ = ["ProcessEngine"]
 
@@ -116,6 +117,7 @@ class ProcessEngine:
     """A pool of worker processes run by one I/O thread. See the module docstring."""
 
     stops_tasks = True
+    shares_memory = True
 
     def __init__(
         self,
@@ -218,7 +220,7 @@ class ProcessEngine:
 
     def stats(self) -> PoolStats:
         """A snapshot of :class:`PoolStats`."""
-        from ._stats import PoolStats  # noqa: PLC0415  (see the TYPE_CHECKING import)
+        from .._stats import PoolStats  # noqa: PLC0415  (see the TYPE_CHECKING import)
 
         return PoolStats(
             self._ledger.done,

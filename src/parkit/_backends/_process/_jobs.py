@@ -16,7 +16,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Any
 
-from .._backends._protocol import NOT_RUN, Batch, BatchResult
+from .._protocol import NOT_RUN, Batch, BatchResult
 
 __all__ = ["BatchState", "Job"]
 

@@ -2,7 +2,7 @@
 
 The engine moves bytes and manages processes; this module decides, item by
 item, what a report means, and keeps the counts behind ``Pool.stats()``. Each
-method settles the items of one :class:`~parkit._pool._jobs.Job` and returns
+method settles the items of one :class:`~parkit._backends._process._jobs.Job` and returns
 the jobs to run again (the engine puts them at the front of its queue).
 
 The rules (also in docs/pool.md):
@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .. import errors as _errors
-from .._core import _loop, _remote, _wire, _worker
-from ..errors import SerializationError, TaskTimeout
+from ... import errors as _errors
+from ..._core import _remote, _wire, _worker
+from ...errors import SerializationError, TaskTimeout
+from . import _loop
 from ._jobs import BatchState, Job
 
 __all__ = ["Killed", "Ledger"]

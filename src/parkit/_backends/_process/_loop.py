@@ -45,8 +45,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from ..errors import SerializationError
-from . import _oob, _remote, _wire, _worker
+from ..._core import _oob, _remote, _wire, _worker
+from ...errors import SerializationError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The process pool's workers as its I/O thread sees them, and their status board.
 
-A :class:`Worker` is one worker process with its two pipes (a :class:`Channel`),
+A :class:`Worker` is one worker process with its two pipes (a :class:`WorkerChannel`),
 the jobs sent to it and not yet answered, and what the engine must remember about
 it (its function cache, its item budget, why it was killed). The
 :class:`StatusBoard` is the shared memory the workers write and the I/O thread
@@ -20,8 +20,9 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
 
-from .._core import _context, _loop, _oob, _worker
-from ._channel import Channel
+from ..._core import _context, _oob, _worker
+from . import _loop
+from ._channel import WorkerChannel
 from ._jobs import Job
 
 __all__ = ["StatusBoard", "Worker", "stop_all"]
@@ -33,7 +34,7 @@ EXIT_GRACE = 2.0
 class StatusBoard:
     """The workers' status slots and the cancel ring, in shared memory.
 
-    Layout (int64 words, see ``_core/_loop.py``): ``SLOT`` words per worker, then
+    Layout (int64 words, see ``_loop.py``): ``SLOT`` words per worker, then
     ``CANCEL_RING`` pairs ``(call id, first position to skip)``.
     """
 
@@ -113,7 +114,7 @@ class Worker:
         self,
         slot: int,
         process: Any,
-        channel: Channel,
+        channel: WorkerChannel,
         sentinel: int,
         *,
         budget: int | None = None,
@@ -180,7 +181,7 @@ class Worker:
         return cls(
             slot,
             process,
-            Channel(task_w, result_r),
+            WorkerChannel(task_w, result_r),
             process.sentinel,
             budget=budget,
             pid=process.pid,

@@ -1,0 +1,83 @@
+"""Backends by name: the one place that maps ``backend="..."`` to a class.
+
+Each entry names the module and class of a backend and the options of
+``Pool``/``parkit.map`` it takes; the module is imported when the name is
+first used, so ``import parkit`` and a process pool's cold start load no other
+backend (tests/test_imports.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Literal, TypeAlias
+
+from ._protocol import Backend
+
+__all__ = ["BACKENDS", "BackendLike", "BackendName", "make_backend"]
+
+# Only the backends that exist: a name is added here and to BACKENDS with its
+# backend, so that the type never offers a value that fails on every call.
+BackendName: TypeAlias = Literal["process", "thread", "serial"]
+BackendLike: TypeAlias = "BackendName | Backend"
+
+#: name -> (module under parkit._backends, class, the options it takes). The
+#: constructor takes ``workers`` first if it is listed, then the others by
+#: keyword; ``idle_timeout`` is a hint a backend without idle workers ignores.
+BACKENDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "process": (
+        "._process._engine",
+        "ProcessEngine",
+        ("workers", "context", "initializer", "initargs", "max_tasks_per_worker", "idle_timeout"),
+    ),
+    "thread": ("._thread", "ThreadBackend", ("workers", "idle_timeout")),
+    "serial": ("._serial", "SerialBackend", ()),
+    # "dask": ("._dask", ...): added with the Dask backend (issue 13, part 2).
+}
+
+#: Options that only some backends take: another backend refuses a value.
+_SPECIFIC = ("context", "initializer", "max_tasks_per_worker")
+
+
+def _names() -> str:
+    return ", ".join(map(repr, BACKENDS))
+
+
+def backend_class(name: str) -> Callable[..., Backend]:
+    """The class registered as ``name`` (its module is imported now)."""
+    module, cls, _ = BACKENDS[name]
+    found: Callable[..., Backend] = getattr(importlib.import_module(module, __package__), cls)
+    return found
+
+
+def make_backend(backend: BackendLike, workers: int, **options: Any) -> Backend:
+    """The backend object for a name (or ``backend`` itself, checked).
+
+    Args:
+        backend: a registered name or a backend object.
+        workers: how many items run at once, for a backend that takes it.
+        options: ``context``, ``initializer``, ``initargs``,
+            ``max_tasks_per_worker``, ``idle_timeout``; ``None`` (or absent)
+            means unset.
+
+    Raises:
+        TypeError: ``backend`` is neither a name nor a backend object.
+        ValueError: an unknown name, or an option the backend does not take.
+    """
+    if not isinstance(backend, str):
+        if not isinstance(backend, Backend):
+            raise TypeError(
+                f"backend must be one of {_names()} or a backend object, not {backend!r}"
+            )
+        return backend
+    entry = BACKENDS.get(backend)
+    if entry is None:
+        raise ValueError(f"backend must be one of {_names()} or a backend object, not {backend!r}")
+    takes = entry[2]
+    for name in _SPECIFIC:
+        if options.get(name) is not None and name not in takes:
+            which = " or ".join(repr(n) for n, e in BACKENDS.items() if name in e[2])
+            raise ValueError(f"{name}= applies to the {which} backend only, not {backend!r}")
+    kwargs = {k: v for k, v in options.items() if k in takes and k != "workers"}
+    cls = backend_class(backend)
+    return cls(workers, **kwargs) if "workers" in takes else cls(**kwargs)
