@@ -23,7 +23,7 @@ from ._core._context import (
     start_process,
 )
 from ._core._worker import Message, Payload, describe_callable, run_call
-from .errors import SerializationError, TaskTimeout
+from .errors import TaskTimeout
 
 __all__ = ["Process", "run"]
 
@@ -309,11 +309,11 @@ class Process(Generic[R]):
             try:
                 return cast(R, _wire.loads(message.data))
             except (Exception, SystemExit) as e:
-                raise SerializationError(
-                    f"could not unpickle the result of {self._what} in the parent: "
-                    f"{type(e).__name__}: {e}",
-                    direction="result",
+                raise _wire.serialization_error(
+                    f"the result of {self._what} in the parent",
+                    e,
                     stage="unpickle",
+                    direction="result",
                 ) from e
         assert message.error is not None
         raise _remote.rebuild(message.error, note=f"[parkit] raised in {message.where}")

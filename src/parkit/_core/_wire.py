@@ -275,6 +275,29 @@ def describe_error(error: BaseException) -> str:
     return text
 
 
+def serialization_error(
+    what: str,
+    cause: BaseException,
+    *,
+    stage: Literal["pickle", "unpickle"],
+    direction: Literal["argument", "result"],
+    item_index: int | None = None,
+) -> SerializationError:
+    """``SerializationError("could not {stage} {what}: {Type}: {message}")``, ``cause`` chained.
+
+    The one place that words these errors, so that every path (pool, executor,
+    ``Process``, ``run``) says the same thing for the same failure.
+    """
+    err = SerializationError(
+        f"could not {stage} {what}: {describe_error(cause)}",
+        direction=direction,
+        stage=stage,
+        item_index=item_index,
+    )
+    err.__cause__ = cause
+    return err
+
+
 def dumps_or_raise(
     obj: Any, what: str, direction: Literal["argument", "result"] = "argument"
 ) -> bytes:
@@ -282,9 +305,7 @@ def dumps_or_raise(
     try:
         return dumps(obj, main="auto")
     except (Exception, SystemExit) as e:
-        raise SerializationError(
-            f"could not pickle {what}: {describe_error(e)}", direction=direction, stage="pickle"
-        ) from e
+        raise serialization_error(what, e, stage="pickle", direction=direction) from e
 
 
 def loads_or_raise(
@@ -297,8 +318,4 @@ def loads_or_raise(
     try:
         return loads(data)
     except (Exception, SystemExit) as e:
-        raise SerializationError(
-            f"could not unpickle {what}: {type(e).__name__}: {e}",
-            direction=direction,
-            stage="unpickle",
-        ) from e
+        raise serialization_error(what, e, stage="unpickle", direction=direction) from e

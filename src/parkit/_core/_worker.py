@@ -31,7 +31,6 @@ import signal
 import sys
 from collections.abc import Callable
 
-from ..errors import SerializationError
 from . import _oob, _remote, _wire
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
@@ -224,12 +223,9 @@ def run_call(
     try:
         fn, args, kwargs = payload.load()
     except BaseException as e:
-        err = SerializationError(
-            f"could not unpickle the call in the child process: {type(e).__name__}: {e}",
-            direction="argument",
-            stage="unpickle",
+        err = _wire.serialization_error(
+            "the call in the child process", e, stage="unpickle", direction="argument"
         )
-        err.__cause__ = e
         _send(conn, _raised(where, err))
         _fail(err, print_errors)
     where += f" running {describe_callable(fn)}"
@@ -246,13 +242,12 @@ def run_call(
     try:
         data = _wire.dumps(result, main="reference")
     except BaseException as e:
-        err = SerializationError(
-            f"could not pickle the result of {describe_callable(fn)}, "
-            f"a {type(result).__qualname__}: {type(e).__name__}: {e}",
-            direction="result",
+        err = _wire.serialization_error(
+            f"the result of {describe_callable(fn)}, a {type(result).__qualname__}",
+            e,
             stage="pickle",
+            direction="result",
         )
-        err.__cause__ = e
         _send(conn, _raised(where, err))
         _fail(err, print_errors)
     _send(conn, Message("ok", where, data=data))

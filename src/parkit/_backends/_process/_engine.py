@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import errors as _errors
 from ..._core import _context, _oob, _remote, _wire, _worker
-from ...errors import SerializationError, describe_exitcode
+from ...errors import describe_exitcode
 from .._protocol import Batch, BatchResult, Call
 from . import _loop
 from ._jobs import BatchState, Job
@@ -205,11 +205,11 @@ class ProcessEngine:
         try:
             return _wire.dumps(call.fn, main=self._main)
         except Exception as e:
-            raise SerializationError(
-                f"could not pickle the function {_worker.describe_callable(call.fn)} "
-                f"to send it to the workers: {_wire.describe_error(e)}",
-                direction="argument",
+            raise _wire.serialization_error(
+                f"the function {_worker.describe_callable(call.fn)} to send it to the workers",
+                e,
                 stage="pickle",
+                direction="argument",
             ) from e
 
     def forget(self, call: Call, after: int) -> None:

@@ -58,14 +58,13 @@ class Ledger:
             try:
                 _wire.dumps(item, main=main)
             except Exception as e:
-                err = SerializationError(
-                    f"could not pickle item {job.index(k)}, a {type(item).__qualname__}, "
-                    f"to send it to a worker: {_wire.describe_error(e)}",
-                    direction="argument",
+                err = _wire.serialization_error(
+                    f"item {job.index(k)}, a {type(item).__qualname__}, to send it to a worker",
+                    e,
                     stage="pickle",
+                    direction="argument",
                     item_index=job.index(k),
                 )
-                err.__cause__ = e
                 state.fail(pos, err)
                 self.failed += 1
             else:
@@ -107,9 +106,7 @@ class Ledger:
         if len(job) > 1:
             return _singles(job)
         cause = _remote.rebuild(record, note=f"[parkit] raised while unpickling in {who}")
-        self._unserializable(
-            job, f"could not unpickle item {job.index(0)} in {who}", "argument", cause
-        )
+        self._unserializable(job, f"item {job.index(0)} in {who}", "argument", cause)
         return []
 
     def unloadable_results(self, job: Job, e: BaseException, pid: int | None) -> list[Job]:
@@ -120,7 +117,7 @@ class Ledger:
                 for p in job.position_list()
                 if self._again(job.state, p, pid, None)
             ]
-        what = f"could not unpickle the result of item {job.index(0)} in the parent"
+        what = f"the result of item {job.index(0)} in the parent"
         self._unserializable(job, what, "result", e)
         return []
 
@@ -129,13 +126,9 @@ class Ledger:
     ) -> None:
         """Fail the one item of ``job`` with a SerializationError (stage unpickle)."""
         index = job.index(0)
-        err = SerializationError(
-            f"{what}: {type(cause).__name__}: {cause}",
-            direction=direction,
-            stage="unpickle",
-            item_index=index,
+        err = _wire.serialization_error(
+            what, cause, stage="unpickle", direction=direction, item_index=index
         )
-        err.__cause__ = cause
         job.state.fail(job.position_list()[0], err)
         self.failed += 1
 

@@ -46,7 +46,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from ..._core import _oob, _remote, _wire, _worker
-from ...errors import SerializationError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
@@ -145,13 +144,9 @@ def _dump_values(values: list[Any], errors: dict[int, _remote.ExceptionRecord]) 
         try:
             _wire.dumps(value, main="reference")
         except BaseException as e:
-            err = SerializationError(
-                f"could not pickle the result, a {type(value).__qualname__}: "
-                f"{type(e).__name__}: {e}",
-                direction="result",
-                stage="pickle",
+            err = _wire.serialization_error(
+                f"the result, a {type(value).__qualname__}", e, stage="pickle", direction="result"
             )
-            err.__cause__ = e
             errors[pos] = _remote.capture(err)
             values[pos] = None
     return None
@@ -297,12 +292,9 @@ def worker_main(
             try:
                 fn = fn.load()
             except BaseException as e:
-                err = SerializationError(
-                    f"could not unpickle the function in the worker: {type(e).__name__}: {e}",
-                    direction="argument",
-                    stage="unpickle",
+                err = _wire.serialization_error(
+                    "the function in the worker", e, stage="unpickle", direction="argument"
                 )
-                err.__cause__ = e
                 functions[call_id] = _FnFailed(_remote.capture(err))
                 fn = functions[call_id]
             else:
