@@ -20,6 +20,7 @@ import pytest
 
 import parkit
 from parkit._core import _oob
+from parkit._core import _segments as segments
 from tasks import array_sum, crash_after_result_written, make_array, scale_in_place
 
 BOUND_S = 20.0
@@ -53,14 +54,14 @@ def test_small_buffers_stay_in_band() -> None:
     assert np.array_equal(pickle.loads(data), np.zeros(SMALL))
 
 
-def test_discard_and_discard_prefix() -> None:
+def test_discard_and_sweep() -> None:
     _, d1 = _oob.dumps(np.zeros(BIG), "auto", os.getpid(), "p")
     _oob.dumps(np.zeros(BIG), "auto", os.getpid(), "w1")
     assert len(_segments()) == 2
     _oob.discard(d1)
     _oob.discard(d1)  # twice is harmless
     assert len(_segments()) == 1
-    _oob.discard_prefix(_oob.prefix(os.getpid(), "w1"))
+    segments.sweep(os.getpid(), "w1")
     assert _segments() == []
 
 
@@ -126,4 +127,4 @@ def test_segments_of_a_sigkilled_parent_are_removed_by_its_workers() -> None:
 
 @pytest.mark.parametrize("writer", ["p", "w123"])
 def test_prefix_names_owner_and_writer(writer: str) -> None:
-    assert _oob.prefix(42, writer) == f"parkit-42-{writer}-"
+    assert segments.prefix(42, writer) == f"parkit-42-{writer}-"

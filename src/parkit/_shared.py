@@ -10,7 +10,7 @@ end of its ``with`` block, when the object is garbage-collected, or at
 interpreter exit once the non-daemonic children are joined (``_core/_owned.py``)
 — also when workers crash, since they never own it. If the
 owner is SIGKILLed, pool workers remove its segments as they exit (their
-lifeline removes every ``parkit-<owner pid>-*`` segment; see ``_core/_oob.py``).
+lifeline removes every ``parkit-<owner pid>-*`` segment; see ``_core/_segments.py``).
 The file is readable by its owner only (SPEC §7). No ``resource_tracker`` is
 involved, so attaching in workers produces none of its warnings.
 """
@@ -20,16 +20,13 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import secrets
 import weakref
 from typing import Any
 
-from ._core import _oob, _owned
+from ._core import _owned, _segments
 from ._core._context import ContextLike, start_method
 
 __all__ = ["SharedArray"]
-
-_DIR = "/dev/shm"
 
 
 def _numpy() -> Any:
@@ -38,14 +35,6 @@ def _numpy() -> Any:
     except ImportError as e:
         raise ImportError("parkit.SharedArray needs NumPy: pip install 'parkit[numpy]'") from e
     return numpy
-
-
-def _unlink(path: str, owner_pid: int) -> None:
-    # A fork child inherits the owner's object: only the owner itself unlinks.
-    if os.getpid() == owner_pid:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        _owned.disown(path)
 
 
 class SharedArray:
@@ -73,19 +62,16 @@ class SharedArray:
         if any(n < 0 for n in shape):
             raise ValueError(f"shape must not be negative, not {shape}")
         nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-        if not os.path.isdir(_DIR):
-            raise OSError(f"parkit.SharedArray needs {_DIR} (Linux)")
-        # The naming rule of _oob.py: a SIGKILLed owner's pool workers remove
-        # every parkit-<owner pid>-* segment, this one included.
-        name = f"{_oob.prefix(os.getpid(), 'sa')}{secrets.token_hex(8)}"
-        path = os.path.join(_DIR, name)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        _segments.require("parkit.SharedArray")
+        # The naming rule of _segments.py: a SIGKILLed owner's pool workers
+        # remove every parkit-<owner pid>-* segment, this one included.
+        name = _segments.new_name("sa")
+        fd = _segments.create(name, max(nbytes, 1))
         try:
-            os.ftruncate(fd, max(nbytes, 1))
             region = mmap.mmap(fd, max(nbytes, 1), flags=mmap.MAP_SHARED)
         except BaseException:
             os.close(fd)
-            _unlink(path, os.getpid())
+            _segments.discard(name)
             raise
         os.close(fd)
         self = object.__new__(cls)
@@ -107,12 +93,12 @@ class SharedArray:
         self._region: mmap.mmap | None = region
         self._owner = owner
         self._array = np.ndarray(shape, dtype=dtype, buffer=region)
-        path = os.path.join(_DIR, name)
+        path = _segments.path_of(name)
         # The owner's segment goes when the owner is done with it, however that
         # happens (close, with, garbage collection, interpreter exit).
         self._finalizer = None
         if owner:
-            self._finalizer = weakref.finalize(self, _unlink, path, os.getpid())
+            self._finalizer = weakref.finalize(self, _segments.unlink, path, os.getpid())
             # At exit, only once the children that may still attach are joined.
             self._finalizer.atexit = False
             _owned.own(path)
@@ -232,13 +218,7 @@ class SharedArray:
 
 def _attach(name: str, shape: tuple[int, ...], dtype: str, method: str) -> SharedArray:
     np = _numpy()
-    path = os.path.join(_DIR, name)
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        raise ValueError(
-            f"SharedArray {name} no longer exists: its owner closed it or exited"
-        ) from None
+    fd = _segments.attach(name, "parkit.SharedArray")
     try:
         size = max(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize, 1)
         region = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)

@@ -53,7 +53,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Literal, TypeAlias
 
-from . import _oob
+from . import _segments
 
 __all__ = [
     "MAIN_IMPORT_EXITCODE",
@@ -312,7 +312,7 @@ def _stop_if_importing_main() -> None:
     # What the import created (a parkit.Lock at the script's top level) would
     # outlive os._exit: parkit's segments are named after their creator.
     with contextlib.suppress(Exception):
-        _oob.discard_prefix(f"parkit-{os.getpid()}-")
+        _segments.sweep(os.getpid())
     # os._exit: the stdlib's forkserver child turns any other exit into code 1,
     # and nothing of the half-imported main module should run at exit.
     os._exit(MAIN_IMPORT_EXITCODE)

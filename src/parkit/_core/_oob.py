@@ -17,7 +17,8 @@ Who cleans up, so no segment outlives its use (SPEC §6, FAULTS: leaked segments
 * names carry the owning parent's pid and who wrote them
   (``parkit-<owner>-p-<n>`` by the parent, ``parkit-<owner>-w<pid>-<n>`` by a
   worker), so the parent removes what a dead worker left half-sent, and a worker
-  whose parent died removes all of that parent's segments before it exits.
+  whose parent died removes all of that parent's segments before it exits
+  (``_segments.py`` owns the naming rule, creation and the sweep).
 
 Segments are created readable by their owner only (SPEC §7). Where ``/dev/shm``
 is missing, full or not writable, everything travels in-band, as before.
@@ -25,39 +26,28 @@ is missing, full or not writable, everything travels in-band, as before.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import mmap
 import os
 import pickle
 import struct
 
-from . import _wire
+from . import _segments, _wire
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["THRESHOLD", "discard", "discard_prefix", "dumps", "loads", "prefix"]
+__all__ = ["THRESHOLD", "discard", "dumps", "loads"]
 
 #: Buffers at least this large go out of band (smaller ones are cheaper in-band).
 THRESHOLD = 1 << 20
-_DIR = "/dev/shm"
 _ALIGN = 64  # keep every buffer cache-line (and SIMD) aligned
 _counter = itertools.count()
 _LAYOUT = struct.Struct("<QQ")  # offset, length of one buffer
 
 
-def _usable() -> bool:
-    return os.path.isdir(_DIR) and os.access(_DIR, os.W_OK)
-
-
-_ENABLED = _usable()
-
-
-def prefix(owner: int, writer: str) -> str:
-    """The name prefix of segments written by ``writer`` for pool owner ``owner``."""
-    return f"parkit-{owner}-{writer}-"
+_ENABLED = _segments.available()
 
 
 def dumps(obj: Any, main: _wire.MainPolicy, owner: int, writer: str) -> tuple[bytes, bytes]:
@@ -85,7 +75,7 @@ def dumps(obj: Any, main: _wire.MainPolicy, owner: int, writer: str) -> tuple[by
     if not buffers:
         return data, b""
     try:
-        descriptor = _write(buffers, prefix(owner, writer))
+        descriptor = _write(buffers, _segments.prefix(owner, writer))
     except OSError:
         # /dev/shm full (a container's 64 MiB default) or gone: in-band it is.
         return _wire.dumps(obj, main), b""
@@ -99,18 +89,15 @@ def _write(buffers: list[memoryview], name_prefix: str) -> bytes:
         layout.append((offset, raw.nbytes))
         offset += -(-raw.nbytes // _ALIGN) * _ALIGN
     name = f"{name_prefix}{next(_counter)}"
-    path = os.path.join(_DIR, name)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    fd = _segments.create(name, offset)
     try:
-        os.ftruncate(fd, offset)
         for raw, (at, length) in zip(buffers, layout, strict=True):
             written = 0
             while written < length:
                 written += os.pwrite(fd, raw[written:], at + written)
     except BaseException:
         os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        _segments.discard(name)
         raise
     os.close(fd)
     encoded = name.encode()
@@ -137,10 +124,9 @@ def loads(data: bytes | memoryview, descriptor: bytes | memoryview) -> Any:
     if not descriptor:
         return _wire.loads(data)
     name, layout = _decode(descriptor)
-    path = os.path.join(_DIR, name)
-    fd = os.open(path, os.O_RDONLY)
+    fd = _segments.attach(name, "out-of-band buffer of a message", writable=False)
     try:
-        os.unlink(path)  # mapped or not, nobody needs the name any more
+        _segments.discard(name)  # mapped or not, nobody needs the name any more
         size = os.fstat(fd).st_size
         # Copy-on-write: the receiver's arrays are writable, and its writes
         # stay its own, as with a pickled copy.
@@ -154,21 +140,4 @@ def loads(data: bytes | memoryview, descriptor: bytes | memoryview) -> Any:
 def discard(descriptor: bytes | memoryview) -> None:
     """Unlink a segment if it is still there (its receiver never mapped it)."""
     if descriptor:
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(_DIR, _decode(descriptor)[0]))
-
-
-def discard_prefix(name_prefix: str) -> None:
-    """Unlink every segment whose name starts with ``name_prefix``."""
-    # A plain prefix test, not glob(): glob compiles a regex per pattern, and
-    # every worker's pattern is new (its pid), which cost ~0.2 ms per worker
-    # on each pool shutdown.
-    try:
-        entries = os.scandir(_DIR)
-    except OSError:
-        return
-    with entries:
-        for entry in entries:
-            if entry.name.startswith(name_prefix):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+        _segments.discard(_decode(descriptor)[0])

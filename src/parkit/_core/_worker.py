@@ -31,7 +31,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from . import _oob, _remote, _wire
+from . import _remote, _segments, _wire
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
@@ -213,8 +213,8 @@ def run_call(
     parent = multiprocessing.parent_process()
     # If the parent is SIGKILLed, remove the shared-memory segments it owned
     # (locks, queues, arrays): nobody else would (SPEC §6).
-    owner = f"parkit-{parent.pid}-" if parent is not None else None
-    start_lifeline(cleanup=None if owner is None else lambda: _oob.discard_prefix(owner))
+    owner = parent.pid if parent is not None else None
+    start_lifeline(cleanup=None if owner is None else lambda: _segments.sweep(owner))
     if not print_errors:
         # The parent handles Ctrl-C for run(): it stops this child. A traceback
         # here would only be noise (SPEC: workers print no tracebacks).

@@ -46,13 +46,12 @@ import ctypes
 import fcntl
 import mmap
 import os
-import secrets
 import sys
 import threading
 import weakref
 from collections.abc import Callable
 
-from .._core import _oob, _owned, _peer
+from .._core import _owned, _peer, _segments
 from . import _futex
 
 __all__ = [
@@ -65,7 +64,6 @@ __all__ = [
     "myself",
 ]
 
-_DIR = "/dev/shm"
 #: Word index of the change counter that waiters sleep on.
 SEQ = 1
 _MAGIC = 0x70_6B_73_79  # "pksy"
@@ -209,11 +207,7 @@ class Segment:
 
 
 def _release(path: str, fd: int, owner_pid: int | None) -> None:
-    # A fork child inherits the owner's objects: only the owner itself unlinks.
-    if owner_pid == os.getpid():
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        _owned.disown(path)
+    _segments.unlink(path, owner_pid)
     with contextlib.suppress(OSError):
         os.close(fd)
 
@@ -238,20 +232,17 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def create(kind: int, words: int) -> Segment:
     """A new zeroed segment (one page of 64-bit words), owned by this process."""
-    if not os.path.isdir(_DIR):
-        raise OSError(f"parkit synchronization objects need {_DIR} (shared memory)")
-    name = f"{_oob.prefix(os.getpid(), 'sync')}{secrets.token_hex(8)}"
-    path = os.path.join(_DIR, name)
+    _segments.require("parkit synchronization objects")
+    name = _segments.new_name("sync")
+    path = _segments.path_of(name)
     if words * 8 > mmap.PAGESIZE:
         raise ValueError(f"a segment header holds at most {mmap.PAGESIZE // 8} words")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = _segments.create(name, mmap.PAGESIZE)
     try:
-        os.ftruncate(fd, mmap.PAGESIZE)
         segment = Segment(path, fd, owner=True)
     except BaseException:
         os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        _segments.discard(name)
         raise
     segment.words[0] = _MAGIC << 8 | kind
     with _open_lock:
@@ -263,22 +254,14 @@ def attach(name: str, kind: int, what: str) -> Segment:
     """The segment ``name`` in this process, opened once per process.
 
     Raises:
-        FileNotFoundError: the owner already released it.
+        SegmentGone: the owner already released it (a ``FileNotFoundError``).
     """
     with _open_lock:
         segment = _open.get(name)
         if segment is not None:
             return segment
-        if "/" in name or not name.startswith("parkit-"):
-            raise ValueError(f"not a parkit segment name: {name!r}")
-        path = os.path.join(_DIR, name)
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"the {what} no longer exists: the process that created it "
-                "closed it or exited; keep it alive while other processes use it"
-            ) from None
+        fd = _segments.attach(name, what)
+        path = _segments.path_of(name)
         try:
             segment = Segment(path, fd, owner=False)
         except BaseException:

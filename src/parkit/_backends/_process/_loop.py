@@ -45,7 +45,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from ..._core import _oob, _remote, _wire, _worker
+from ..._core import _oob, _remote, _segments, _wire, _worker
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ def worker_main(
     writer = f"w{os.getpid()}"
     # If the parent dies, segments it or this worker wrote can't be unlinked
     # by their receivers: remove them all (_oob.py).
-    _worker.start_lifeline(cleanup=lambda: _oob.discard_prefix(f"parkit-{owner}-"))
+    _worker.start_lifeline(cleanup=lambda: _segments.sweep(owner))
     mv = shared.create_memoryview().cast(SLOT_FORMAT)
     at = index * SLOT
     ring_at = workers * SLOT

@@ -20,7 +20,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
 
-from ..._core import _context, _oob, _worker
+from ..._core import _context, _segments, _worker
 from . import _loop
 from ._channel import WorkerChannel
 from ._jobs import Job
@@ -228,8 +228,8 @@ class Worker:
         with contextlib.suppress(ValueError):
             self.process.close()
         # What the worker wrote and nobody will read (it died mid-send, or its
-        # results were dropped): _oob.py names segments after their writer.
-        _oob.discard_prefix(_oob.prefix(owner, f"w{self.pid}"))
+        # results were dropped): segments are named after their writer (_segments.py).
+        _segments.sweep(owner, f"w{self.pid}")
 
 
 def stop_all(workers: Iterable[Worker], sel: selectors.BaseSelector | None, owner: int) -> None:
