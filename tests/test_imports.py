@@ -26,6 +26,8 @@ NOT_AT_IMPORT = (
     "concurrent.futures.process",
     "parkit._pipe",
     "parkit._sync",
+    "parkit.backends",
+    "parkit._backends._thread",
 )
 
 #: What a pool worker that runs ``abs`` must not load: the pool's parent side,
@@ -35,6 +37,9 @@ NOT_IN_WORKER = (
     "parkit._pool",
     "parkit._pool._pool",
     "parkit._backends._process._engine",
+    "parkit._backends._process._workers",
+    "parkit._backends._registry",
+    "parkit.backends",
     "parkit._pool._executor",
     "parkit._process",
     "parkit._pipe",
@@ -142,8 +147,9 @@ def test_names_match_the_type_checking_imports() -> None:
                 for alias in stmt.names:
                     imported[alias.name] = stmt.module or ""
     assert imported.pop("errors") == ""
+    assert imported.pop("backends") == ""
     assert imported == parkit._WHERE
-    assert sorted([*imported, "errors"]) == parkit.__all__
+    assert sorted([*imported, "backends", "errors"]) == parkit.__all__
 
 
 def test_every_name_loads_in_a_fresh_interpreter() -> None:

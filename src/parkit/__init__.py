@@ -13,6 +13,7 @@ import sys as _sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from . import backends as backends
     from . import errors as errors
     from ._backends._stats import PoolStats as PoolStats
     from ._core._context import default_context as default_context
@@ -76,6 +77,7 @@ __all__ = [
     "TaskTimeout",
     "TooManyWaiters",
     "WorkerCrashed",
+    "backends",
     "default_context",
     "errors",
     "imap",
@@ -134,9 +136,9 @@ def _bind(name: str, value: object) -> None:
 if not TYPE_CHECKING:  # to mypy, a module __getattr__ would make any name valid
 
     def __getattr__(name: str) -> object:
-        if name == "errors":
-            __import__(f"{__name__}.errors")  # binds parkit.errors as a side effect
-            return globals()["errors"]
+        if name in ("backends", "errors"):
+            __import__(f"{__name__}.{name}")  # binds parkit.<name> as a side effect
+            return globals()[name]
         where = _WHERE.get(name)
         if where is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
