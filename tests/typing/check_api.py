@@ -8,6 +8,7 @@ from concurrent.futures import Future
 from typing import Any, Literal, assert_type
 
 import parkit
+import parkit.backends
 
 
 def number(x: int) -> float:
@@ -66,6 +67,18 @@ def check_one_shot_calls(errors: Literal["raise", "return"]) -> None:
     assert_type(parkit.shutdown(), None)
     # Only the backends that exist are in the type.
     parkit.map(number, [1], backend="dask")  # type: ignore[call-overload]
+
+
+def check_backends() -> None:
+    # backend= takes a backend object: the shipped classes and anything that
+    # implements the protocol.
+    assert_type(parkit.map(number, [1], backend=parkit.backends.Thread(2)), list[float])
+    assert_type(parkit.map(number, [1], backend=parkit.backends.Serial()), list[float])
+    backend: parkit.backends.Backend = parkit.backends.Process(2, "spawn")
+    with parkit.Pool(backend=backend) as pool:
+        assert_type(pool.backend, parkit.backends.Backend)
+        assert_type(pool.backend.shares_memory, bool)
+        assert_type(pool.backend.stats(), parkit.PoolStats)
 
 
 def check_pool() -> None:
