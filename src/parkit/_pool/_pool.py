@@ -30,9 +30,9 @@ P = ParamSpec("P")
 
 # Only the backends that exist: a name is added here (and to _BACKENDS) with its
 # backend, so that the type never offers a value that fails on every call.
-BackendName: TypeAlias = Literal["process", "thread", "serial"]
+BackendName: TypeAlias = Literal["process", "thread", "serial", "dask"]
 BackendLike: TypeAlias = "BackendName | Backend"
-_BACKENDS: tuple[BackendName, ...] = ("process", "thread", "serial")
+_BACKENDS: tuple[BackendName, ...] = ("process", "thread", "serial", "dask")
 
 
 class _Unset(enum.Enum):
@@ -90,6 +90,12 @@ def make_backend(
         from .._backends._thread import ThreadBackend  # noqa: PLC0415
 
         return ThreadBackend(workers, idle_timeout=idle_timeout)
+    if backend == "dask":
+        # Imported here: it loads distributed. The active client's threads are
+        # the workers (``workers`` does not apply).
+        from .._backends._dask import DaskBackend  # noqa: PLC0415
+
+        return DaskBackend()
     return SerialBackend()
 
 
@@ -174,6 +180,8 @@ class Pool:
             max_tasks_per_worker=max_tasks_per_worker,
             idle_timeout=idle_timeout,
         )
+        if backend == "dask" or not isinstance(backend, str):
+            self._workers = self._backend.workers  # a cluster's threads, an object's own
         self._chunksize = chunksize
         self._timeout = timeout
         self._closed = False
