@@ -26,6 +26,9 @@ NOT_AT_IMPORT = (
     "concurrent.futures.process",
     "parkit._pipe",
     "parkit._sync",
+    "parkit._backends._dask",
+    "distributed",
+    "dask",
 )
 
 #: What a pool worker that runs ``abs`` must not load: the pool's parent side,

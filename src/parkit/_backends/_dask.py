@@ -225,6 +225,8 @@ def _local_only_message(obj: object) -> str:
 
 
 def _make_pickler() -> type:
+    from cloudpickle.cloudpickle import _dynamic_class_reduce  # noqa: PLC0415
+
     from .._core._byvalue import ByValuePickler  # noqa: PLC0415 - loads cloudpickle
 
     local_only = _local_only_types()
@@ -244,7 +246,7 @@ def _make_pickler() -> type:
                 and _travels_by_value(getattr(obj, "__module__", None))
                 and not _is_builtin_type(obj)
             ):
-                return self._dynamic_class_reduce(obj)
+                return _dynamic_class_reduce(obj)
             return super().reducer_override(obj)
 
     return DaskPickler
@@ -275,6 +277,7 @@ class _Pending:
         "items",
         "items_blob",
         "positions",
+        "retried",
     )
 
     def __init__(self, batch: Batch, future: Future[BatchResult]) -> None:
@@ -287,6 +290,7 @@ class _Pending:
         self.items_blob = b""
         # Items that could not be pickled here: their errors, by position.
         self.early_errors: dict[int, BaseException] = {}
+        self.retried = False
 
 
 class DaskBackend:
@@ -474,6 +478,10 @@ class DaskBackend:
         call = pending.batch.call
         if call.timeout is not None:
             pending.deadline = time.monotonic() + call.timeout
+        self._submit_task(pending)
+
+    def _submit_task(self, pending: _Pending) -> None:
+        call = pending.batch.call
         try:
             pending.dask = self._client.submit(
                 run_remote_batch,
@@ -509,6 +517,17 @@ class DaskBackend:
                 outcome = self._outcome(pending, dask.result(timeout=self._lost_after))
             elif status == "error":
                 exc = dask.exception(timeout=self._lost_after)
+                if isinstance(exc, self._killed_worker) and not pending.retried:
+                    # The scheduler counts a death against every task assigned to
+                    # the dying worker, queued ones too: a batch that only stood
+                    # next to the culprit gets one more chance, as on one machine
+                    # (SPEC §3); the culprit kills again and is reported.
+                    pending.retried = True
+                    with self._lock:
+                        alive = id(pending.future) in self._pending
+                    if alive:
+                        self._submit_task(pending)
+                    return
                 if isinstance(exc, self._killed_worker):
                     outcome = self._crashed_outcome(pending, exc)
                 else:
