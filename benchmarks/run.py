@@ -943,6 +943,7 @@ def workload_dask(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
     if not _have("distributed"):
         return [Table("DASK. skipped: distributed is not installed", "-", "-")]
     import distributed
+
     from parkit._backends._dask import DaskBackend
 
     n = 1_000 if args.smoke else 10_000
