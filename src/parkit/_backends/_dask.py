@@ -256,9 +256,17 @@ def _is_builtin_type(tp: type) -> bool:
     return tp.__module__ == "builtins"
 
 
+_picklers: dict[tuple[type, ...], type] = {}
+
+
 def _dumps(obj: Any) -> bytes:
+    # One pickler class per set of loaded local-only types (made once, not per batch).
+    local_only = _local_only_types()
+    pickler = _picklers.get(local_only)
+    if pickler is None:
+        pickler = _picklers[local_only] = _make_pickler()
     buf = io.BytesIO()
-    _make_pickler()(buf, "value").dump(obj)
+    pickler(buf, "value").dump(obj)
     return buf.getvalue()
 
 
