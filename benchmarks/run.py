@@ -1,4 +1,4 @@
-"""parkit against its peers, side by side: workloads A-G, IMPORT and D-cold.
+"""parkit against its peers, side by side: workloads A-G, IMPORT, D-cold, Q, LOCK, DASK.
 
     python benchmarks/run.py                 # everything, ~5 minutes on 2 cores
     python benchmarks/run.py --only A,E      # some workloads
@@ -937,6 +937,90 @@ def workload_lock(cs: list[Contender], args: argparse.Namespace) -> Table:
     return table
 
 
+def workload_dask(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
+    """parkit's Dask backend on a 2-worker LocalCluster, beside plain ``client.map``."""
+    del cs
+    if not _have("distributed"):
+        return [Table("DASK. skipped: distributed is not installed", "-", "-")]
+    import distributed
+
+    from parkit._backends._dask import DaskBackend
+
+    n = 1_000 if args.smoke else 10_000
+    tasks, target = (4, 0.01) if args.smoke else (32, 0.04)
+    chunks = 20
+    trivial = Table(
+        f"DASK-a. x*x over {n:,} ints on a 2-worker LocalCluster (1 thread each)",
+        "ms per call",
+        "lower",
+    )
+    cpu = Table(
+        f"DASK-b. {tasks} tasks of ~{target * 1000:.0f} ms pure-Python CPU, 2 workers",
+        "parallel efficiency %",
+        "higher",
+    )
+    items = list(range(n))
+    step = -(-n // chunks)
+    pieces = [items[i : i + step] for i in range(0, n, step)]
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        parkit.Pool(backend=DaskBackend(client)) as on_dask,
+        parkit.Pool(2, context=args.method) as on_processes,
+    ):
+        client.wait_for_workers(2)
+
+        def hand_batched() -> list[int]:
+            parts = client.gather(client.map(workloads.square_chunk, pieces, pure=False))
+            return [y for part in parts for y in part]
+
+        def unbatched() -> list[int]:
+            return list(client.gather(client.map(workloads.square, items, pure=False)))
+
+        want = [x * x for x in items]
+        assert on_dask.map(workloads.square, items) == want == hand_batched() == unbatched()
+        trivial.rows = interleaved(
+            {
+                "parkit backend=Dask": lambda: (
+                    1e3 * timed(lambda: on_dask.map(workloads.square, items))
+                ),
+                f"client.map over {chunks} hand-made chunks": lambda: 1e3 * timed(hand_batched),
+                "client.map, one task per item": lambda: 1e3 * timed(unbatched),
+            },
+            args.repeat,
+        )
+        rows = list(trivial.rows.values())
+        trivial.notes.append(
+            f"parkit / hand-batched: {rows[0] / rows[1]:.2f}x (target <= 1.2x); "
+            f"unbatched / parkit: {rows[2] / rows[0]:.1f}x (target >= 5x)."
+        )
+
+        iterations = calibrate_spin(target)
+        spins = [iterations] * tasks
+
+        def efficiency(pool: parkit.Pool) -> float:
+            # Paired with a serial run just before it, as in workload B (CPU drift).
+            reference = timed(lambda: [workloads.spin(i) for i in spins])
+            wall = timed(lambda: pool.map(workloads.spin, spins))
+            return float(100 * reference / (wall * 2))
+
+        cpu.rows = interleaved(
+            {
+                "parkit backend=Dask": lambda: efficiency(on_dask),
+                f"parkit backend=process ({args.method})": lambda: efficiency(on_processes),
+            },
+            args.repeat,
+        )
+        effs = list(cpu.rows.values())
+        cpu.notes.append(
+            f"Dask / process: {100 * effs[0] / effs[1]:.0f}% (target >= 90%). "
+            "efficiency = serial / (wall x 2 workers)."
+        )
+    return [trivial, cpu]
+
+
 WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | list[Table]]] = {
     "A": workload_a,
     "B": workload_b,
@@ -950,6 +1034,8 @@ WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | lis
     # queues, locks and pipes
     "Q": workload_q,
     "LOCK": workload_lock,
+    # the same calls on a Dask cluster
+    "DASK": workload_dask,
 }
 
 

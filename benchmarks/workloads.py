@@ -54,3 +54,8 @@ def counted(counter: list[int]) -> Iterator[int]:
     for i in itertools.count():
         counter[0] = i + 1
         yield i
+
+
+def square_chunk(xs: list[int]) -> list[int]:
+    """``square`` over a hand-made chunk (the DASK workload's hand-batched ``client.map``)."""
+    return [x * x for x in xs]

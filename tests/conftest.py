@@ -19,6 +19,8 @@ import multiprocessing
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -80,6 +82,54 @@ _STDLIB_HELPER_MARKERS = (
     "from multiprocessing.forkserver import main",
     "from multiprocessing.resource_tracker import main",
 )
+
+# The processes of the Dask cluster that the session fixture ``dask_cluster`` starts:
+# they (and the worker processes their nannies restart) live for the whole session.
+_CLUSTER_PIDS: set[int] = set()
+
+# Threads that distributed starts once in the process of a client and keeps for the
+# life of the interpreter (its event loop, its pools for callbacks and offloaded
+# work): they are accepted by name, and only once distributed is loaded.
+_DISTRIBUTED_THREADS = re.compile(
+    r"^(?:IO loop|Dask-Callback-Thread|Dask-Offload|TCP-Executor|Dask-Default-Threads)"
+)
+
+
+def _in_cluster(proc: Any) -> bool:
+    if not _CLUSTER_PIDS:
+        return False
+    try:
+        return int(proc.pid) in _CLUSTER_PIDS or any(
+            int(parent.pid) in _CLUSTER_PIDS for parent in proc.parents()
+        )
+    except psutil.Error:
+        return False
+
+
+def _cluster_shm() -> set[str]:
+    """The /dev/shm entries that the cluster's processes have mapped.
+
+    A nanny makes multiprocessing semaphores (``sem.mp-*``) each time it starts a
+    worker, a replacement for a killed one included; they are the cluster's, and
+    go when it stops.
+    """
+    names: set[str] = set()
+    if not _CLUSTER_PIDS:
+        return names
+    for proc in _descendants():
+        if not _in_cluster(proc):
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{proc.pid}/maps") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(" ", 5)[-1].strip()
+                if path.startswith(_SHM_DIR + "/"):
+                    names.add(path[len(_SHM_DIR) + 1 :])
+    return names
+
+
+def _distributed_thread(thread: threading.Thread) -> bool:
+    return "distributed" in sys.modules and _DISTRIBUTED_THREADS.match(thread.name) is not None
+
 
 # (pid, create_time) identifies a process even if its pid is later reused.
 _ProcKey = tuple[int, float]
@@ -184,16 +234,27 @@ def _find_leaks(before: _Snapshot) -> _Leaks:
     leaks = _Leaks()
     for proc in _descendants():
         key = _proc_key(proc)
-        if key is None or key in before.processes or _is_stdlib_helper(proc, my_pid):
+        if (
+            key is None
+            or key in before.processes
+            or _is_stdlib_helper(proc, my_pid)
+            or _in_cluster(proc)
+        ):
             continue
         leaks.processes.append(proc)
     leaks.processes.sort(key=lambda proc: int(proc.pid))
     leaks.threads = sorted(
-        (t for t in threading.enumerate() if t not in before.threads and t.is_alive()),
+        (
+            t
+            for t in threading.enumerate()
+            if t not in before.threads and t.is_alive() and not _distributed_thread(t)
+        ),
         key=lambda t: t.name,
     )
+    new_shm = _shm_entries() - before.shm
+    cluster_shm = _cluster_shm() if new_shm else set()
     leaks.shm = sorted(
-        name for name in _shm_entries() - before.shm if not _someone_elses(name, my_pid)
+        name for name in new_shm if not _someone_elses(name, my_pid) and name not in cluster_shm
     )
     return leaks
 
@@ -316,3 +377,89 @@ def _no_leaks() -> Iterator[None]:
     leaks = _wait_for_leaks_to_clear(before)
     if leaks:
         pytest.fail(_report_and_clean_up(leaks), pytrace=False)
+
+
+# ------------------------------------------------------------------------ dask cluster
+
+#: Seconds the cluster gets to start (two interpreters importing distributed on a
+#: loaded two-core machine).
+_CLUSTER_START_S = 120.0
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL: a nanny stops its worker when it is terminated."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Dask cluster on 127.0.0.1: a scheduler and two one-thread workers.
+
+    They are separate processes started from the command line, as on a cluster; a
+    task is retried once after its worker dies (``allowed-failures``: 1), then it
+    fails with ``KilledWorker``. Yields the scheduler's address; stops them by pid
+    at the end of the session.
+    """
+    pytest.importorskip("distributed")
+    import json
+
+    folder = tmp_path_factory.mktemp("dask")
+    scheduler_file = folder / "scheduler.json"
+    env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1")
+    log = open(folder / "cluster.log", "wb")  # noqa: SIM115 - closed below
+    dask = [sys.executable, "-m", "dask"]
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        scheduler = subprocess.Popen(
+            [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(scheduler_file)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append(scheduler)
+        _CLUSTER_PIDS.add(scheduler.pid)
+        deadline = time.monotonic() + _CLUSTER_START_S
+        while not scheduler_file.exists():
+            if scheduler.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Dask scheduler did not start; see {folder}/cluster.log")
+            time.sleep(_POLL_INTERVAL_S)
+        workers = subprocess.Popen(
+            [*dask, "worker", "--scheduler-file", str(scheduler_file), "--nworkers", "2",
+             "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append(workers)
+        _CLUSTER_PIDS.add(workers.pid)
+        address = ""
+        while not address:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no scheduler address in {scheduler_file}")
+            with contextlib.suppress(ValueError, OSError, KeyError):
+                address = str(json.loads(scheduler_file.read_text())["address"])
+            time.sleep(_POLL_INTERVAL_S)
+        import distributed
+
+        client_type: Any = distributed.Client  # untyped to mypy --strict
+        with client_type(address, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=_CLUSTER_START_S)
+        yield address
+    finally:
+        for proc in reversed(started):
+            _stop(proc)
+        log.close()
+        _CLUSTER_PIDS.clear()
+
+
+@pytest.fixture(scope="session")
+def dask_client(dask_cluster: str) -> Iterator[Any]:
+    """A ``distributed.Client`` of :func:`dask_cluster`, shared by the session."""
+    import distributed
+
+    client_type: Any = distributed.Client  # untyped to mypy --strict
+    with client_type(dask_cluster, set_as_default=False) as client:
+        yield client

@@ -28,6 +28,9 @@ NOT_AT_IMPORT = (
     "parkit._sync",
     "parkit.backends",
     "parkit._backends._thread",
+    "parkit._backends._dask",
+    "distributed",
+    "dask",
 )
 
 #: What a pool worker that runs ``abs`` must not load: the pool's parent side,

@@ -11,18 +11,24 @@ raises after *k* items behaves as in serial code. Failures are negative items
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import parkit
 from conftest import METHODS
 from tasks import InputError, gen_then_raise, poly, serial_outcome, serial_return
 
-BACKENDS = [("process", m) for m in METHODS] + [("thread", None), ("serial", None)]
+BACKENDS = [("process", m) for m in METHODS] + [
+    ("thread", None),
+    ("serial", None),
+    ("dask", None),
+]
+#: Examples per property on the Dask cluster: each costs a few scheduler round trips.
+DASK_EXAMPLES = 10
 
 items = st.lists(st.integers(-3, 50), max_size=40)
 mostly_ok = st.lists(st.integers(-1, 50).map(lambda x: x if x >= 0 else -1), max_size=40)
@@ -30,20 +36,38 @@ chunksizes = st.none() | st.integers(1, 6)
 worker_counts = st.integers(1, 3)
 
 
-@pytest.fixture(params=BACKENDS, ids=[b if m is None else f"{b}-{m}" for b, m in BACKENDS])
-def pools(request: pytest.FixtureRequest) -> Iterator[dict[int, parkit.Pool]]:
+class Pools(dict[int, parkit.Pool]):
     """Pools by worker count, made on demand, for one backend."""
+
+    def __init__(self, make: Callable[[int], parkit.Pool], max_examples: int | None) -> None:
+        super().__init__()
+        self.make = make
+        self.max_examples = max_examples
+
+    def __missing__(self, workers: int) -> parkit.Pool:
+        pool = self.make(workers)
+        self[workers] = pool
+        return pool
+
+    def check(self, test: Callable[[], None]) -> None:
+        """Run a Hypothesis test, with fewer examples where they cost more."""
+        if self.max_examples is not None:
+            test = settings(max_examples=self.max_examples)(test)
+        test()
+
+
+@pytest.fixture(params=BACKENDS, ids=[b if m is None else f"{b}-{m}" for b, m in BACKENDS])
+def pools(request: pytest.FixtureRequest) -> Iterator[Pools]:
+    """Pools for one backend; on Dask, every worker count is the session cluster's."""
     backend, method = request.param
-    made: dict[int, parkit.Pool] = {}
+    if backend == "dask":
+        from parkit._backends._dask import DaskBackend
 
-    class Pools(dict[int, parkit.Pool]):
-        def __missing__(self, workers: int) -> parkit.Pool:
-            pool = parkit.Pool(workers, backend=backend, context=method)
-            made[workers] = pool
-            self[workers] = pool
-            return pool
-
-    yield Pools()
+        client = request.getfixturevalue("dask_client")
+        made = Pools(lambda _: parkit.Pool(backend=DaskBackend(client)), DASK_EXAMPLES)
+    else:
+        made = Pools(lambda n: parkit.Pool(n, backend=backend, context=method), None)
+    yield made
     for pool in made.values():
         pool.shutdown()
 
@@ -53,7 +77,7 @@ def _same_error(got: BaseException, want: BaseException) -> None:
     assert got.args == want.args
 
 
-def test_map_equals_the_serial_loop(pools: dict[int, parkit.Pool]) -> None:
+def test_map_equals_the_serial_loop(pools: Pools) -> None:
     @given(xs=items, chunksize=chunksizes, workers=worker_counts)
     def check(xs: list[int], chunksize: int | None, workers: int) -> None:
         expected, error = serial_outcome(poly, xs)
@@ -64,10 +88,10 @@ def test_map_equals_the_serial_loop(pools: dict[int, parkit.Pool]) -> None:
                 pools[workers].map(poly, xs, chunksize=chunksize)
             _same_error(info.value, error)  # the lowest-index failure, as serial
 
-    check()
+    pools.check(check)
 
 
-def test_errors_return_equals_elementwise_try_except(pools: dict[int, parkit.Pool]) -> None:
+def test_errors_return_equals_elementwise_try_except(pools: Pools) -> None:
     @given(xs=items, chunksize=chunksizes, workers=worker_counts)
     def check(xs: list[int], chunksize: int | None, workers: int) -> None:
         expected, _ = serial_return(poly, xs)
@@ -80,10 +104,10 @@ def test_errors_return_equals_elementwise_try_except(pools: dict[int, parkit.Poo
             else:
                 assert g == e
 
-    check()
+    pools.check(check)
 
 
-def test_imap_ordered_yields_the_serial_prefix_then_raises(pools: dict[int, parkit.Pool]) -> None:
+def test_imap_ordered_yields_the_serial_prefix_then_raises(pools: Pools) -> None:
     @given(xs=mostly_ok, chunksize=chunksizes, workers=worker_counts)
     def check(xs: list[int], chunksize: int | None, workers: int) -> None:
         expected, error = serial_outcome(poly, xs)
@@ -101,10 +125,10 @@ def test_imap_ordered_yields_the_serial_prefix_then_raises(pools: dict[int, park
             assert raised is not None
             _same_error(raised, error)
 
-    check()
+    pools.check(check)
 
 
-def test_imap_unordered_is_a_permutation(pools: dict[int, parkit.Pool]) -> None:
+def test_imap_unordered_is_a_permutation(pools: Pools) -> None:
     @given(
         xs=st.lists(st.integers(0, 50), max_size=40), chunksize=chunksizes, workers=worker_counts
     )
@@ -112,10 +136,10 @@ def test_imap_unordered_is_a_permutation(pools: dict[int, parkit.Pool]) -> None:
         got = list(pools[workers].imap(poly, xs, ordered=False, chunksize=chunksize))
         assert collections.Counter(got) == collections.Counter(map(poly, xs))
 
-    check()
+    pools.check(check)
 
 
-def test_an_input_that_raises_behaves_as_in_serial_code(pools: dict[int, parkit.Pool]) -> None:
+def test_an_input_that_raises_behaves_as_in_serial_code(pools: Pools) -> None:
     @given(
         xs=items,
         k=st.integers(0, 40),
@@ -144,12 +168,12 @@ def test_an_input_that_raises_behaves_as_in_serial_code(pools: dict[int, parkit.
             )
         _same_error(info.value, want)
 
-    check()
+    pools.check(check)
 
 
-def test_starmap_equals_the_serial_loop(pools: dict[int, parkit.Pool]) -> None:
+def test_starmap_equals_the_serial_loop(pools: Pools) -> None:
     @given(pairs=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 3)), max_size=30))
     def check(pairs: list[tuple[int, int]]) -> None:
         assert pools[2].starmap(pow, pairs) == [pow(a, b) for a, b in pairs]
 
-    check()
+    pools.check(check)

@@ -2,7 +2,7 @@
 
 ``backend=`` of :func:`parkit.map`, :func:`parkit.imap`, :func:`parkit.starmap`
 and :class:`parkit.Pool` takes a name (``"process"``, ``"thread"``,
-``"serial"``) or a backend object: one of the classes here
+``"serial"``, ``"dask"``) or a backend object: one of the classes here
 (``parkit.backends.Thread(8)``), or any object that implements
 :class:`Backend`, which is how a third party adds one (docs/backends.md).
 
@@ -13,6 +13,7 @@ from ._backends._protocol import NOT_RUN, Backend, Batch, BatchResult, Call
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from ._backends._dask import DaskBackend as Dask
     from ._backends._process._engine import ProcessEngine as Process
     from ._backends._serial import SerialBackend as Serial
     from ._backends._thread import ThreadBackend as Thread
@@ -23,7 +24,7 @@ __all__ = [
     "Batch",
     "BatchResult",
     "Call",
-    # "Dask": added with the Dask backend (issue 13, part 2), as a registry name.
+    "Dask",
     "Process",
     "Serial",
     "Thread",
@@ -31,7 +32,7 @@ __all__ = [
 
 # Public name -> registry name (parkit._backends._registry, the one table of
 # backends): the class is the one ``backend="<name>"`` makes.
-_REGISTERED = {"Process": "process", "Serial": "serial", "Thread": "thread"}
+_REGISTERED = {"Dask": "dask", "Process": "process", "Serial": "serial", "Thread": "thread"}
 
 if not TYPE_CHECKING:  # to mypy, a module __getattr__ would make any name valid
 

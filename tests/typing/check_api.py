@@ -66,7 +66,8 @@ def check_one_shot_calls(errors: Literal["raise", "return"]) -> None:
     assert_type(parkit.map(lambda x: f"{x}", [1], backend="thread"), list[str])
     assert_type(parkit.shutdown(), None)
     # Only the backends that exist are in the type.
-    parkit.map(number, [1], backend="dask")  # type: ignore[call-overload]
+    parkit.map(number, [1], backend="dask")
+    parkit.map(number, [1], backend="ray")  # type: ignore[call-overload]
 
 
 def check_backends() -> None:

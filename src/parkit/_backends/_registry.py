@@ -18,7 +18,7 @@ __all__ = ["BACKENDS", "BackendLike", "BackendName", "make_backend"]
 
 # Only the backends that exist: a name is added here and to BACKENDS with its
 # backend, so that the type never offers a value that fails on every call.
-BackendName: TypeAlias = Literal["process", "thread", "serial"]
+BackendName: TypeAlias = Literal["process", "thread", "serial", "dask"]
 BackendLike: TypeAlias = "BackendName | Backend"
 
 #: name -> (module under parkit._backends, class, the options it takes). The
@@ -32,7 +32,8 @@ BACKENDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
     "thread": ("._thread", "ThreadBackend", ("workers", "idle_timeout")),
     "serial": ("._serial", "SerialBackend", ()),
-    # "dask": ("._dask", ...): added with the Dask backend (issue 13, part 2).
+    # The active distributed.Client: its cluster's threads are the workers.
+    "dask": ("._dask", "DaskBackend", ()),
 }
 
 #: Options that only some backends take: another backend refuses a value.

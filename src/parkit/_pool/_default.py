@@ -51,6 +51,9 @@ def _backend_for(
     method = _context.resolve_context(context).get_start_method() if backend == "process" else None
     if backend != "process" and context is not None:
         raise ValueError(f"context= applies to the 'process' backend only, not {backend!r}")
+    if backend == "dask":
+        # Not kept: the active client may change between calls.
+        return make_backend(backend, n)
     key = (backend, method, n)
     with _lock:
         found = _kept.get(key)

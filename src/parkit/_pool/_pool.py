@@ -119,6 +119,8 @@ class Pool:
             max_tasks_per_worker=max_tasks_per_worker,
             idle_timeout=idle_timeout,
         )
+        if backend == "dask" or not isinstance(backend, str):
+            self._workers = self._backend.workers  # a cluster's threads, an object's own
         self._chunksize = chunksize
         self._timeout = timeout
         self._closed = False
