@@ -15,6 +15,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from . import errors as errors
     from ._core._context import default_context as default_context
+    from ._managers import Manager as Manager
     from ._pipe import Connection as Connection
     from ._pipe import Pipe as Pipe
     from ._pool._default import imap as imap
@@ -59,6 +60,7 @@ __all__ = [
     "LockAbandoned",
     "LockTimeout",
     "MainModuleError",
+    "Manager",
     "ParkitError",
     "Pipe",
     "Pool",
@@ -96,6 +98,7 @@ _WHERE = {
     "LockAbandoned": "errors",
     "LockTimeout": "errors",
     "MainModuleError": "errors",
+    "Manager": "_managers",
     "ParkitError": "errors",
     "Pipe": "_pipe",
     "Pool": "_pool._pool",
