@@ -159,6 +159,18 @@ def _good_client_works(address: Any) -> None:
         assert client.create(Math).add(2, 3) == 5
 
 
+def test_unknown_type_or_object_is_a_clear_error(served: Any) -> None:
+    with parkit.Manager.connect(served.address, authkey=KEY) as client:
+        with pytest.raises(
+            ValueError,
+            match=r"^this manager has no 'manager_tasks.Marker': its owner must pass it in types=$",
+        ):
+            client.create(Marker, "x")
+        with pytest.raises(ValueError, match=r"^this manager has no 'nope': .* in objects=$"):
+            client.get("nope")
+        assert client.create(Math).add(1, 1) == 2
+
+
 def test_right_key_from_a_client_process(served: Any) -> None:
     host, port = served.address
     code = f"""

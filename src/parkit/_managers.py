@@ -239,9 +239,20 @@ class _Server(_stdlib.Server):  # type: ignore[misc]
             _, name, args, kwargs = conn.recv()
             if name not in self.public:
                 raise ValueError(f"{name!r} is not a manager request")
+            if name == "create" and args and args[0] not in self.registry:
+                # Raised as itself in the client, not as a RemoteError with
+                # the server's KeyError traceback.
+                kind, _, what = str(args[0]).partition(":")
+                hint = "types=" if kind == "type" else "objects="
+                reply: tuple[str, Any] = (
+                    "#ERROR",
+                    ValueError(f"this manager has no {what!r}: its owner must pass it in {hint}"),
+                )
+                conn.send(reply)
+                return
             result = getattr(self, name)(conn, *args, **kwargs)
         except Exception:
-            reply: tuple[str, Any] = ("#TRACEBACK", traceback.format_exc())
+            reply = ("#TRACEBACK", traceback.format_exc())
         else:
             reply = ("#RETURN", result)
         with contextlib.suppress(Exception):
@@ -287,7 +298,10 @@ def _same(obj: T) -> T:
 
 
 def _typeid(cls: type) -> str:
-    return f"type:{cls.__module__}.{cls.__qualname__}"
+    # A class of the script is __main__.X to its owner and __mp_main__.X to a
+    # spawn or forkserver child that runs the same script: one name for both.
+    module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__
+    return f"type:{module}.{cls.__qualname__}"
 
 
 def _registry(
