@@ -1021,6 +1021,40 @@ def workload_dask(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
     return [trivial, cpu]
 
 
+# ------------------------------------------------------------- managers (MGR)
+
+
+def _dict_round_trips(d: Any, rounds: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(rounds):
+        d[i] = i
+        d[i]
+    return (time.perf_counter() - t0) / rounds * 1e6
+
+
+def workload_mgr(cs: list[Contender], args: argparse.Namespace) -> Table:
+    del cs  # managers, not pools
+    rounds = 200 if args.smoke else 10_000
+    method = args.method
+    table = Table(
+        f"MGR. manager dict set + get from the parent, {rounds:,} rounds ({method})",
+        "µs per set + get",
+        "lower",
+    )
+    ctx = multiprocessing.get_context(method)
+    with parkit.Manager(method) as pm, ctx.Manager() as sm:
+        dicts = {"parkit.Manager": pm.dict(), "multiprocessing.Manager": sm.dict()}
+        runs = {name: (lambda d=d: _dict_round_trips(d, rounds)) for name, d in dicts.items()}
+        table.rows = interleaved(runs, args.repeat, warmup=not args.smoke)
+    ratio = table.rows["parkit.Manager"] / table.rows["multiprocessing.Manager"]
+    table.rows["ratio parkit / multiprocessing (lower is better)"] = f"{ratio:.2f}x"
+    table.notes.append(
+        "Each round: d[i] = i, then d[i], through a dict proxy of a manager started with "
+        "the suite's start method; both managers run side by side, interleaved."
+    )
+    return table
+
+
 WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | list[Table]]] = {
     "A": workload_a,
     "B": workload_b,
@@ -1036,6 +1070,8 @@ WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | lis
     "LOCK": workload_lock,
     # the same calls on a Dask cluster
     "DASK": workload_dask,
+    # managers
+    "MGR": workload_mgr,
 }
 
 

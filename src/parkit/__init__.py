@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from . import errors as errors
     from ._backends._stats import PoolStats as PoolStats
     from ._core._context import default_context as default_context
+    from ._managers import Manager as Manager
     from ._pipe import Connection as Connection
     from ._pipe import Pipe as Pipe
     from ._pool._default import imap as imap
@@ -60,6 +61,7 @@ __all__ = [
     "LockAbandoned",
     "LockTimeout",
     "MainModuleError",
+    "Manager",
     "ParkitError",
     "Pipe",
     "Pool",
@@ -98,6 +100,7 @@ _WHERE = {
     "LockAbandoned": "errors",
     "LockTimeout": "errors",
     "MainModuleError": "errors",
+    "Manager": "_managers",
     "ParkitError": "errors",
     "Pipe": "_pipe",
     "Pool": "_pool._pool",

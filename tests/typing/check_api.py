@@ -171,3 +171,24 @@ def check_pipe() -> None:
     with a as c:
         assert_type(c, parkit.Connection[int])
     a.send("wrong")  # type: ignore[arg-type]
+
+
+class Counter:
+    def bump(self) -> int:
+        return 1
+
+
+def check_manager() -> None:
+    from multiprocessing.managers import DictProxy, ListProxy, ValueProxy
+
+    with parkit.Manager(types=[Counter]) as m:
+        assert_type(m, parkit.Manager)
+        assert_type(m.dict(), DictProxy[Any, Any])
+        assert_type(m.dict({"a": 1}), DictProxy[str, int])
+        assert_type(m.list([1.5]), ListProxy[float])
+        assert_type(m.Value(int, 3), ValueProxy[int])
+        assert_type(m.Value(int, 3).value, int)
+        assert_type(m.Lock().acquire(timeout=1), bool)
+        assert_type(m.create(Counter).bump(), int)
+        assert_type(m.authkey, bytes)
+    assert_type(parkit.Manager.connect(("127.0.0.1", 5000), authkey=b"k" * 32), parkit.Manager)
