@@ -34,3 +34,18 @@ def ping_pong(ping: Any, pong: Any, go: Any, rounds: int) -> None:
     for _ in range(rounds):
         acquire()
         release()
+
+
+def count_up(counter: Any, ready: Any, go: Any, times: int, parkit_way: bool) -> None:
+    """Add 1 to ``counter`` ``times`` times, race-free, once ``go`` says so."""
+    ready.send(None)
+    go.recv()
+    if parkit_way:
+        add = counter.add
+        for _ in range(times):
+            add(1)
+    else:
+        lock = counter.get_lock()
+        for _ in range(times):
+            with lock:
+                counter.value += 1

@@ -1021,6 +1021,62 @@ def workload_dask(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
     return [trivial, cpu]
 
 
+# ------------------------------------------------------ shared values (VALUE)
+
+
+def _count_up(method: str, counter: Any, total: int, parkit_way: bool) -> float:
+    """ms for two processes to add ``total`` ones to ``counter`` between them."""
+    ctx = multiprocessing.get_context(method)
+    pipes = [ctx.Pipe() for _ in range(2)]
+    procs = [
+        ctx.Process(target=ipc.count_up, args=(counter, theirs, theirs, total // 2, parkit_way))
+        for _, theirs in pipes
+    ]
+    for proc in procs:
+        proc.start()
+    for mine, _ in pipes:
+        mine.recv()  # up, with the counter
+    t0 = time.perf_counter()
+    for mine, _ in pipes:
+        mine.send(None)
+    for proc in procs:
+        proc.join()
+    elapsed = time.perf_counter() - t0
+    for mine, theirs in pipes:
+        mine.close()
+        theirs.close()
+    return elapsed * 1e3
+
+
+def workload_value(cs: list[Contender], args: argparse.Namespace) -> Table:
+    del cs  # values, not pools
+    total = 2_000 if args.smoke else 100_000
+    method = args.method
+    ctx = multiprocessing.get_context(method)
+    table = Table(
+        f"VALUE. {total:,} race-free increments of a shared counter from 2 processes ({method})",
+        "ms",
+        "lower",
+    )
+    ours = parkit.Value(int, 0, context=method)
+    theirs = ctx.Value("q", 0)
+    runs = {
+        "parkit.Value.add(1)": lambda: _count_up(method, ours, total, True),
+        "multiprocessing.Value, with get_lock(): value += 1": lambda: _count_up(
+            method, theirs, total, False
+        ),
+    }
+    table.rows = interleaved(runs, args.repeat, warmup=not args.smoke)
+    names = list(runs)
+    ratio = table.rows[names[0]] / table.rows[names[1]]
+    table.rows["ratio parkit / multiprocessing (lower is better)"] = f"{ratio:.2f}x"
+    table.notes.append(
+        "Both processes are up and past a handshake before the clock, which runs from "
+        "their go to the last one's exit. Each adds total/2 ones."
+    )
+    return table
+
+
 # ------------------------------------------------------------- managers (MGR)
 
 
@@ -1070,7 +1126,8 @@ WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | lis
     "LOCK": workload_lock,
     # the same calls on a Dask cluster
     "DASK": workload_dask,
-    # managers
+    # shared state
+    "VALUE": workload_value,
     "MGR": workload_mgr,
 }
 

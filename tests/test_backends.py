@@ -141,7 +141,9 @@ def test_backends_module_surface() -> None:
 
 
 def test_unknown_backend_name_and_misplaced_options() -> None:
-    with pytest.raises(ValueError, match="backend must be one of 'process', 'thread', 'serial', 'dask'"):
+    with pytest.raises(
+        ValueError, match="backend must be one of 'process', 'thread', 'serial', 'dask'"
+    ):
         parkit.Pool(backend="nope")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="initializer= applies to the 'process' backend only"):
         parkit.Pool(backend="thread", initializer=print)

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from ._sync._locks import RLock as RLock
     from ._sync._locks import Semaphore as Semaphore
     from ._sync._queue import Queue as Queue
+    from ._values import Array as Array
+    from ._values import Value as Value
     from .errors import LockAbandoned as LockAbandoned
     from .errors import LockTimeout as LockTimeout
     from .errors import MainModuleError as MainModuleError
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Array",
     "Barrier",
     "BoundedSemaphore",
     "Condition",
@@ -78,6 +81,7 @@ __all__ = [
     "SharedArray",
     "TaskTimeout",
     "TooManyWaiters",
+    "Value",
     "WorkerCrashed",
     "backends",
     "default_context",
@@ -91,6 +95,7 @@ __all__ = [
 
 # Where each public name lives; must match the imports above (a test checks).
 _WHERE = {
+    "Array": "_values",
     "Barrier": "_sync._cond",
     "BoundedSemaphore": "_sync._locks",
     "Condition": "_sync._cond",
@@ -117,6 +122,7 @@ _WHERE = {
     "SharedArray": "_shared",
     "TaskTimeout": "errors",
     "TooManyWaiters": "errors",
+    "Value": "_values",
     "WorkerCrashed": "errors",
     "default_context": "_core._context",
     "imap": "_pool._default",

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import mmap
-import os
-import weakref
 from typing import Any
 
-from ._core import _owned, _segments
+from ._core import _segments
 from ._core._context import ContextLike, start_method
 
 __all__ = ["SharedArray"]
@@ -62,18 +60,9 @@ class SharedArray:
         if any(n < 0 for n in shape):
             raise ValueError(f"shape must not be negative, not {shape}")
         nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-        _segments.require("parkit.SharedArray")
         # The naming rule of _segments.py: a SIGKILLed owner's pool workers
         # remove every parkit-<owner pid>-* segment, this one included.
-        name = _segments.new_name("sa")
-        fd = _segments.create(name, max(nbytes, 1))
-        try:
-            region = mmap.mmap(fd, max(nbytes, 1), flags=mmap.MAP_SHARED)
-        except BaseException:
-            os.close(fd)
-            _segments.discard(name)
-            raise
-        os.close(fd)
+        name, region = _segments.map_new("sa", nbytes, "parkit.SharedArray")
         self = object.__new__(cls)
         self._init(name, shape, dt, region, owner=True, method=method)
         return self
@@ -93,15 +82,9 @@ class SharedArray:
         self._region: mmap.mmap | None = region
         self._owner = owner
         self._array = np.ndarray(shape, dtype=dtype, buffer=region)
-        path = _segments.path_of(name)
         # The owner's segment goes when the owner is done with it, however that
         # happens (close, with, garbage collection, interpreter exit).
-        self._finalizer = None
-        if owner:
-            self._finalizer = weakref.finalize(self, _segments.unlink, path, os.getpid())
-            # At exit, only once the children that may still attach are joined.
-            self._finalizer.atexit = False
-            _owned.own(path)
+        self._finalizer = _segments.owned(self, name) if owner else None
 
     @classmethod
     def zeros(
@@ -218,12 +201,8 @@ class SharedArray:
 
 def _attach(name: str, shape: tuple[int, ...], dtype: str, method: str) -> SharedArray:
     np = _numpy()
-    fd = _segments.attach(name, "parkit.SharedArray")
-    try:
-        size = max(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize, 1)
-        region = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
-    finally:
-        os.close(fd)
+    size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    region = _segments.map_existing(name, size, "parkit.SharedArray")
     self = object.__new__(SharedArray)
     self._init(name, shape, np.dtype(dtype), region, owner=False, method=method)
     return self

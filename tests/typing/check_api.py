@@ -192,3 +192,18 @@ def check_manager() -> None:
         assert_type(m.create(Counter).bump(), int)
         assert_type(m.authkey, bytes)
     assert_type(parkit.Manager.connect(("127.0.0.1", 5000), authkey=b"k" * 32), parkit.Manager)
+
+
+def check_values() -> None:
+    v = parkit.Value(int, 0)
+    assert_type(v, parkit.Value[int])
+    assert_type(v.value, int)
+    assert_type(v.add(1), int)
+    assert_type(parkit.Value(float).update(lambda x: x * 2), float)
+    assert_type(parkit.Value("i", 0), parkit.Value[Any])
+    a = parkit.Array(float, 3)
+    assert_type(a[0], float)
+    assert_type(a[1:], list[float])
+    assert_type(a.tolist(), list[float])
+    assert_type(a.get_lock(), parkit.Lock | parkit.RLock)
+    parkit.Value(str, "x").add("y")  # type: ignore[misc, call-overload]

@@ -26,8 +26,11 @@ removed it raises :class:`SegmentGone` everywhere, with the same words.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import secrets
+import weakref
+from typing import Any
 
 __all__ = [
     "DIR",
@@ -36,7 +39,10 @@ __all__ = [
     "available",
     "create",
     "discard",
+    "map_existing",
+    "map_new",
     "new_name",
+    "owned",
     "path_of",
     "prefix",
     "require",
@@ -132,6 +138,57 @@ def unlink(path: str, owner_pid: int | None) -> None:
         from . import _owned  # noqa: PLC0415 - the pool's workers never own one
 
         _owned.disown(path)
+
+
+def map_new(writer: str, size: int, what: str) -> tuple[str, mmap.mmap]:
+    """A new segment of ``size`` bytes owned by this process, mapped; its name.
+
+    Args:
+        writer: the name's writer part (``"sa"``, ``"val"``).
+        size: bytes (0 maps one byte: mmap refuses an empty mapping).
+        what: what it holds, for the error where there is no ``/dev/shm``.
+    """
+    require(what)
+    name = new_name(writer)
+    size = max(size, 1)
+    fd = create(name, size)
+    try:
+        region = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+    except BaseException:
+        discard(name)
+        raise
+    finally:
+        os.close(fd)  # the mapping keeps the file
+    return name, region
+
+
+def map_existing(name: str, size: int, what: str) -> mmap.mmap:
+    """Map the existing segment ``name`` (``size`` bytes, as made by :func:`map_new`).
+
+    Raises:
+        SegmentGone: its owner removed it already.
+    """
+    fd = attach(name, what)
+    try:
+        return mmap.mmap(fd, max(size, 1), flags=mmap.MAP_SHARED)
+    finally:
+        os.close(fd)
+
+
+def owned(holder: object, name: str) -> weakref.finalize[Any, Any]:
+    """Make this process remove segment ``name`` once ``holder`` is done with it.
+
+    When ``holder`` is collected, when the returned finalizer is called
+    (``close()``), or at interpreter exit once the non-daemonic children are
+    joined (``_owned.py``: a child still starting may need the file).
+    """
+    path = path_of(name)
+    finalizer = weakref.finalize(holder, unlink, path, os.getpid())
+    finalizer.atexit = False
+    from . import _owned  # noqa: PLC0415 - the pool's workers never own one
+
+    _owned.own(path)
+    return finalizer
 
 
 def discard(name: str) -> None:
