@@ -156,11 +156,11 @@ def test_a_non_callable_is_a_type_error() -> None:
         parkit.map(square, [1], progress="yes")  # type: ignore[call-overload]
 
 
-@pytest.mark.parametrize("name", ["dask", "processes"])
+@pytest.mark.parametrize("name", ["ray", "processes"])
 def test_an_unknown_backend_lists_the_available_ones(name: str) -> None:
-    # "dask" too: it is not in this version, and not in the type either.
     message = (
-        f"backend must be one of 'process', 'thread', 'serial' or a backend object, not {name!r}"
+        "backend must be one of 'process', 'thread', 'serial', 'dask' or a backend object, "
+        f"not {name!r}"
     )
     with pytest.raises(ValueError, match="backend must be one of") as info:
         parkit.map(square, [1], backend=name)  # type: ignore[call-overload]

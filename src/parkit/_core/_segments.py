@@ -30,7 +30,10 @@ import mmap
 import os
 import secrets
 import weakref
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DIR",
