@@ -47,13 +47,18 @@ _TARGET_BATCH_SECONDS = 0.01
 #: the target size (each step waits for one), yet one fast item does not make the
 #: next batch huge.
 _GROWTH = 16
-#: Without a length to divide, batches are at most this large. The input is
+#: Without a length to divide, batches start capped at this size. The input is
 #: pulled a batch at a time as window slots free up, so at most ``2 * workers``
 #: batches are taken from the input ahead of the results the consumer has had:
 #: a small cap keeps that to about a thousand items on two workers, which
 #: matters when producing an item costs something (a file reader, a database
 #: cursor). The time target still sizes slower items below it.
 _UNSIZED_CAP = 256
+#: ... and the cap grows with the results that came back, so that what is pulled
+#: ahead stays at most about half of what came back: ``results // (2 * window)``
+#: items per batch, up to this ceiling. A long run of cheap items reaches big
+#: batches (fewer round trips) without a short one pulling far ahead.
+_UNSIZED_MAX = 4096
 
 
 def check_options(
@@ -90,7 +95,8 @@ class _ChunkSizer:
     workers' measured time per item from completed batches towards
     :data:`_TARGET_BATCH_SECONDS` of work, growing at most :data:`_GROWTH` times
     per step, capped by the input's length when it has one, else by
-    :data:`_UNSIZED_CAP`.
+    :data:`_UNSIZED_CAP`, which grows with the results that came back (up to
+    :data:`_UNSIZED_MAX`).
     """
 
     def __init__(self, chunksize: int | None, workers: int, total: int | None) -> None:
@@ -99,10 +105,17 @@ class _ChunkSizer:
         # worker, so the tail is balanced.
         self.cap = _UNSIZED_CAP if total is None else max(1, math.ceil(total / (4 * workers)))
         self.size = chunksize or 1
+        self._unsized = total is None
+        # Batches in flight at most (the mapping layer's window): 2 per worker.
+        self.window = 2 * max(1, workers)
+        self._results = 0  # items whose outcome came back
 
     def observe(self, items: int, busy: float) -> None:
         if self.fixed is not None or items <= 0:
             return
+        if self._unsized:
+            self._results += items
+            self.cap = min(_UNSIZED_MAX, max(_UNSIZED_CAP, self._results // (2 * self.window)))
         per_item = busy / items
         wanted = int(_TARGET_BATCH_SECONDS / per_item) if per_item > 0 else self.size * _GROWTH
         self.size = max(1, min(wanted, self.size * _GROWTH, self.cap))
@@ -213,7 +226,7 @@ def _run(
     bar: Any,
 ) -> Iterator[list[Any]]:
     sizer = _ChunkSizer(chunksize, backend.workers, total)
-    window = 2 * max(1, backend.workers)
+    window = sizer.window
     sequence = iterable if isinstance(iterable, list | tuple | range) else None
     guard = None if sequence is not None else _Guard(iterable)
     done_q: queue.SimpleQueue[Future[BatchResult]] = queue.SimpleQueue()
