@@ -65,6 +65,10 @@ NOT_IN_WORKER = (
 #: ``dis``; the status board needs no ctypes; the thread backend and the
 #: statistics load when asked for; a fork start needs no ``multiprocessing.spawn``.
 NOT_IN_COLD_POOL = (
+    # The map path's batch futures are parkit's own (_backends/_future.py):
+    # concurrent.futures imports logging, ~3-5 ms of a cold start.
+    "concurrent.futures",
+    "logging",
     "dataclasses",
     "inspect",
     "ast",

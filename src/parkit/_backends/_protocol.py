@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    # Not at run time: concurrent.futures imports logging (~3-5 ms of a cold
+    # start), and the map path's futures are parkit's own (_future.py).
+    from concurrent.futures import Future
 
 __all__ = ["NOT_RUN", "Backend", "Batch", "BatchResult", "Call", "new_call_id"]
 

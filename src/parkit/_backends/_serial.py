@@ -9,12 +9,14 @@ than ``timeout`` gets :class:`parkit.TaskTimeout` once it has returned.
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core._worker import describe_callable
 from ..errors import TaskTimeout
 from ._protocol import Batch, BatchResult, Call
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["SerialBackend"]
 
@@ -60,6 +62,9 @@ class SerialBackend:
         self, batch: Batch, future: Future[BatchResult] | None = None
     ) -> Future[BatchResult]:
         if future is None:
+            # Loaded here: the map path passes its own future (_future.py).
+            from concurrent.futures import Future  # noqa: PLC0415
+
             future = Future()
         if future.set_running_or_notify_cancel():
             future.set_result(run_batch(batch))

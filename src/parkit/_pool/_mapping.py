@@ -29,10 +29,13 @@ import itertools
 import math
 import queue
 from collections.abc import Callable, Iterable, Iterator, Sized
-from concurrent.futures import Future
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from .._backends._future import BatchFuture
 from .._backends._protocol import Backend, Batch, BatchResult, Call, new_call_id
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["Errors", "Progress", "check_options", "map_list", "run_map"]
 
@@ -252,7 +255,9 @@ def _run(
                     break
                 batch = Batch(call, pulled, items)
                 pulled += len(items)
-                future = backend.submit_batch(batch)
+                # parkit's own future: concurrent.futures (with logging) stays
+                # unloaded on the map path (_backends/_future.py).
+                future = backend.submit_batch(batch, BatchFuture())
                 batches[future] = batch
                 future.add_done_callback(done_q.put)
             if not batches and not finished:
