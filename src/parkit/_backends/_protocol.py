@@ -2,8 +2,11 @@
 
 The mapping layer (``parkit._pool._mapping``) owns chunking, the in-flight
 window, ordering and ``errors=``; a backend only runs :class:`Batch` es and
-resolves one ``concurrent.futures.Future`` per batch with a :class:`BatchResult`
-that has an outcome for every item. That is the whole contract, so a backend
+resolves one future per batch with a :class:`BatchResult` that has an outcome
+for every item. The future is a ``concurrent.futures.Future`` to mypy; at run
+time the map path hands over its own (``_future.BatchFuture``, the same
+methods, without importing ``concurrent.futures``), so a backend uses only its
+methods, never its class. That is the whole contract, so a backend
 can be a process pool, threads, the calling thread, or a Dask cluster (a batch
 becomes one Dask future).
 
