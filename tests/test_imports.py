@@ -73,6 +73,10 @@ NOT_IN_WORKER = (
 #: ``dis``; the status board needs no ctypes; the thread backend and the
 #: statistics load when asked for; a fork start needs no ``multiprocessing.spawn``.
 NOT_IN_COLD_POOL = (
+    # The map path's batch futures are parkit's own (_backends/_future.py):
+    # concurrent.futures imports logging, ~3-5 ms of a cold start.
+    "concurrent.futures",
+    "logging",
     "dataclasses",
     "inspect",
     "ast",
@@ -267,6 +271,59 @@ def test_cold_pool_start_loads_only_what_it_needs(context: str) -> None:
     assert "parkit._backends._process._engine" in modules
     assert _loaded(modules, NOT_IN_COLD_POOL) == []
     assert ("multiprocessing.spawn" in modules) == (context != "fork")
+
+
+_COMPILES = """
+    import builtins
+    import json
+    import sys
+
+    compiled = []
+    original = builtins.compile
+
+
+    def counting_compile(source, filename, *args, **kwargs):
+        if not str(filename).endswith(".py"):  # not an import without a .pyc
+            compiled.append(filename)
+        return original(source, filename, *args, **kwargs)
+
+
+    builtins.compile = counting_compile
+
+    import parkit
+    import probe
+
+    with parkit.Pool(1, context=sys.argv[1]) as pool:
+        assert pool.map(abs, [-3]) == [3]
+        worker = pool.submit(probe.stub_compiled, 0).result()
+    print(json.dumps({"parent": compiled, "worker": worker}))
+"""
+
+_COMPILE_PROBE = """
+import sys
+
+
+def stub_compiled(_: object) -> bool:
+    # What the worker's import of parkit._core._remote compiled, if anything.
+    return sys.modules["parkit._core._remote"]._STUB is not None
+"""
+
+
+def test_cold_pool_start_compiles_no_source(context: str, tmp_path: Path) -> None:
+    # compile() costs milliseconds of a cold start (the compiler's first use),
+    # in the parent and in every spawn or forkserver worker: what parkit
+    # compiles (the traceback stub of _core/_remote.py) waits for its first use.
+    (tmp_path / "probe.py").write_text(_COMPILE_PROBE)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_COMPILES), context],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"parent": [], "worker": False}
 
 
 _COLD_RUN = """

@@ -17,6 +17,8 @@ import pytest
 import hostile
 import parkit
 from conftest import METHODS
+from parkit._backends._protocol import Batch, BatchResult
+from parkit._backends._serial import SerialBackend
 from tasks import (
     ItemError,
     get_env,
@@ -209,6 +211,32 @@ def _settled(read: Callable[[], int], *, apart_s: float = 0.5, deadline_s: float
             return now
         before = now
     pytest.fail(f"the count still grew after {deadline_s} s: {before}")
+
+
+def test_unsized_batches_grow_with_the_results_that_came_back() -> None:
+    # A fixed cap of 256 items made cheap items of a generator ~2x slower than
+    # with the old 4096; the cap now follows the results: at most a quarter of
+    # them per batch on one worker (window 2), up to 4096.
+    sizes: list[tuple[int, int]] = []  # (results before the batch, its size)
+    done = [0]
+
+    class Recording(SerialBackend):
+        def submit_batch(
+            self, batch: Batch, future: Future[BatchResult] | None = None
+        ) -> Future[BatchResult]:
+            sizes.append((done[0], len(batch.items)))
+            done[0] += len(batch.items)
+            return super().submit_batch(batch, future)
+
+    with parkit.Pool(backend=Recording()) as pool:
+        it = pool.imap(abs, itertools.count())
+        got = [next(it) for _ in range(50_000)]
+    assert got == list(range(50_000))
+    assert sizes[0] == (0, 1)
+    assert max(size for _, size in sizes) == 4096
+    # Never more than the first cap or a quarter of what was pulled before it
+    # (the results that came back are at most that): the pull follows them.
+    assert all(size <= max(256, before // 4) for before, size in sizes)
 
 
 @pytest.mark.parametrize(

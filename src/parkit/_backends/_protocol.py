@@ -2,15 +2,17 @@
 
 The mapping layer (``parkit._pool._mapping``) owns chunking, the in-flight
 window, ordering and ``errors=``; a backend only runs :class:`Batch` es and
-resolves one ``concurrent.futures.Future`` per batch with a :class:`BatchResult`
-that has an outcome for every item. Besides that it says what it can do
-(:attr:`Backend.workers`, :attr:`Backend.stops_tasks`,
-:attr:`Backend.shares_memory`), stops (``shutdown``, ``terminate``) and counts
-(``stats``). That is the whole contract, so a backend can be a process pool,
-threads, the calling thread, or a Dask cluster (a batch becomes one Dask
-future), and a third party can write one (docs/backends.md).
+resolves one future per batch with a :class:`BatchResult` that has an outcome
+for every item. Besides that it says what it can do (:attr:`Backend.workers`,
+:attr:`Backend.stops_tasks`, :attr:`Backend.shares_memory`), stops
+(``shutdown``, ``terminate``) and counts (``stats``). That is the whole
+contract, so a backend can be a process pool, threads, the calling thread, or
+a Dask cluster (a batch becomes one Dask future), and a third party can write
+one (docs/backends.md).
 
-Of the future it is handed, a backend uses only what
+The future is a ``concurrent.futures.Future`` to mypy; at run time the map
+path hands over its own (``_future.BatchFuture``: the same methods, without
+importing ``concurrent.futures``). So a backend uses only what
 ``concurrent.futures.Future`` has (``set_running_or_notify_cancel``,
 ``set_result``, ``set_exception``, ``cancel``, ``done``, ``result``,
 ``exception``, ``add_done_callback``), never its concrete class.
@@ -25,10 +27,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    # Not at run time: concurrent.futures imports logging (~3-5 ms of a cold
+    # start), and the map path's futures are parkit's own (_future.py).
+    from concurrent.futures import Future
+
     # Loaded by stats(): a dataclass, and dataclasses costs ~5 ms (_stats.py).
     from ._stats import PoolStats
 

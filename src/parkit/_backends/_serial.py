@@ -9,7 +9,6 @@ than ``timeout`` gets :class:`parkit.TaskTimeout` once it has returned.
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from .._core._worker import describe_callable
@@ -17,6 +16,8 @@ from ..errors import TaskTimeout
 from ._protocol import Batch, BatchResult, Call
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from ._stats import PoolStats
 
 __all__ = ["SerialBackend"]
@@ -64,6 +65,9 @@ class SerialBackend:
         self, batch: Batch, future: Future[BatchResult] | None = None
     ) -> Future[BatchResult]:
         if future is None:
+            # Loaded here: the map path passes its own future (_future.py).
+            from concurrent.futures import Future  # noqa: PLC0415
+
             future = Future()
         if future.set_running_or_notify_cancel():
             future.set_result(run_batch(batch))

@@ -203,7 +203,10 @@ def _columnless_stub() -> types.CodeType:
     return stub.replace(co_linetable=bytes(table))
 
 
-_STUB = _columnless_stub()
+# Compiled on the first rebuilt traceback, not at import: compile() costs ~1 ms
+# of every cold start, in the parent and in every spawn or forkserver worker
+# (which import this module and never rebuild a traceback).
+_STUB: types.CodeType | None = None
 
 
 def _traceback(record: ExceptionRecord) -> TracebackType | None:
@@ -211,6 +214,9 @@ def _traceback(record: ExceptionRecord) -> TracebackType | None:
         return None
     from tblib import Traceback  # noqa: PLC0415 - see _tb_data
 
+    global _STUB
+    if _STUB is None:
+        _STUB = _columnless_stub()
     try:
         frame: Any = Traceback.from_dict(record.tb)
         head: TracebackType | None = None

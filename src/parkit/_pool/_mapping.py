@@ -29,10 +29,13 @@ import itertools
 import math
 import queue
 from collections.abc import Callable, Iterable, Iterator, Sized
-from concurrent.futures import Future
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from .._backends._future import BatchFuture
 from .._backends._protocol import Backend, Batch, BatchResult, Call, new_call_id
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["Errors", "Progress", "check_options", "map_list", "run_map"]
 
@@ -47,13 +50,18 @@ _TARGET_BATCH_SECONDS = 0.01
 #: the target size (each step waits for one), yet one fast item does not make the
 #: next batch huge.
 _GROWTH = 16
-#: Without a length to divide, batches are at most this large. The input is
+#: Without a length to divide, batches start capped at this size. The input is
 #: pulled a batch at a time as window slots free up, so at most ``2 * workers``
 #: batches are taken from the input ahead of the results the consumer has had:
 #: a small cap keeps that to about a thousand items on two workers, which
 #: matters when producing an item costs something (a file reader, a database
 #: cursor). The time target still sizes slower items below it.
 _UNSIZED_CAP = 256
+#: ... and the cap grows with the results that came back, so that what is pulled
+#: ahead stays at most about half of what came back: ``results // (2 * window)``
+#: items per batch, up to this ceiling. A long run of cheap items reaches big
+#: batches (fewer round trips) without a short one pulling far ahead.
+_UNSIZED_MAX = 4096
 
 
 def check_options(
@@ -90,7 +98,8 @@ class _ChunkSizer:
     workers' measured time per item from completed batches towards
     :data:`_TARGET_BATCH_SECONDS` of work, growing at most :data:`_GROWTH` times
     per step, capped by the input's length when it has one, else by
-    :data:`_UNSIZED_CAP`.
+    :data:`_UNSIZED_CAP`, which grows with the results that came back (up to
+    :data:`_UNSIZED_MAX`).
     """
 
     def __init__(self, chunksize: int | None, workers: int, total: int | None) -> None:
@@ -99,10 +108,17 @@ class _ChunkSizer:
         # worker, so the tail is balanced.
         self.cap = _UNSIZED_CAP if total is None else max(1, math.ceil(total / (4 * workers)))
         self.size = chunksize or 1
+        self._unsized = total is None
+        # Batches in flight at most (the mapping layer's window): 2 per worker.
+        self.window = 2 * max(1, workers)
+        self._results = 0  # items whose outcome came back
 
     def observe(self, items: int, busy: float) -> None:
         if self.fixed is not None or items <= 0:
             return
+        if self._unsized:
+            self._results += items
+            self.cap = min(_UNSIZED_MAX, max(_UNSIZED_CAP, self._results // (2 * self.window)))
         per_item = busy / items
         wanted = int(_TARGET_BATCH_SECONDS / per_item) if per_item > 0 else self.size * _GROWTH
         self.size = max(1, min(wanted, self.size * _GROWTH, self.cap))
@@ -213,7 +229,7 @@ def _run(
     bar: Any,
 ) -> Iterator[list[Any]]:
     sizer = _ChunkSizer(chunksize, backend.workers, total)
-    window = 2 * max(1, backend.workers)
+    window = sizer.window
     sequence = iterable if isinstance(iterable, list | tuple | range) else None
     guard = None if sequence is not None else _Guard(iterable)
     done_q: queue.SimpleQueue[Future[BatchResult]] = queue.SimpleQueue()
@@ -239,7 +255,9 @@ def _run(
                     break
                 batch = Batch(call, pulled, items)
                 pulled += len(items)
-                future = backend.submit_batch(batch)
+                # parkit's own future: concurrent.futures (with logging) stays
+                # unloaded on the map path (_backends/_future.py).
+                future = backend.submit_batch(batch, BatchFuture())
                 batches[future] = batch
                 future.add_done_callback(done_q.put)
             if not batches and not finished:

@@ -6,11 +6,10 @@ import enum
 import functools
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from .._backends._protocol import NOT_RUN, Backend, Batch, BatchResult, Call, new_call_id
+from .._backends._protocol import Backend, Batch, Call, new_call_id
 from .._backends._registry import BackendLike, make_backend
 from .._core._context import ContextLike
 from .._core._cpus import usable_cpus
@@ -18,6 +17,9 @@ from ..errors import SerializationError
 from ._mapping import Errors, Progress, check_options, map_list, run_map
 
 if TYPE_CHECKING:
+    # Loaded by the first submit() (_submit.py): concurrent.futures imports logging.
+    from concurrent.futures import Future
+
     # Loaded by stats(): a dataclass, and dataclasses costs ~5 ms (_stats.py).
     from .._backends._stats import PoolStats
 
@@ -36,21 +38,6 @@ class _Unset(enum.Enum):
 
 
 UNSET: Literal[_Unset.UNSET] = _Unset.UNSET
-
-
-class _ItemFuture(Future[Any]):
-    """The future ``submit`` returns: resolved from a one-item batch's outcome."""
-
-    def set_result(self, result: Any) -> None:
-        if isinstance(result, BatchResult):
-            if result.errors:
-                super().set_exception(result.errors[0])
-                return
-            result = result.values[0]
-            if result is NOT_RUN:
-                super().set_exception(CancelledError("the task was not run"))
-                return
-        super().set_result(result)
 
 
 class Pool:
@@ -390,7 +377,9 @@ def submit_call(
     """Submit ``fn(*args, **kwargs)`` as a one-item batch."""
     target = functools.partial(fn, **kwargs) if kwargs else fn
     call = Call(new_call_id(), target, star=True, timeout=timeout, stop_on_error=True)
-    future = _ItemFuture()
+    from ._submit import ItemFuture  # noqa: PLC0415  (see the TYPE_CHECKING import)
+
+    future = ItemFuture()
     try:
         backend.submit_batch(Batch(call, 0, [args]), future)
     except SerializationError as e:

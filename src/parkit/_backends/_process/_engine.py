@@ -51,7 +51,6 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as _errors
@@ -64,6 +63,10 @@ from ._ledger import Ledger
 from ._workers import StatusBoard, Worker, stop_all
 
 if TYPE_CHECKING:
+    # Loaded when a caller asks for one (the map path passes its own future,
+    # _backends/_future.py): concurrent.futures imports logging.
+    from concurrent.futures import Future
+
     # Loaded when raised: it costs an import of concurrent.futures.process (errors.py).
     from ...errors import PoolBroken
 
@@ -196,6 +199,8 @@ class ProcessEngine:
             with self._lock:
                 self._fn_memo[call] = fn_bytes
         if future is None:
+            from concurrent.futures import Future  # noqa: PLC0415  (see TYPE_CHECKING)
+
             future = Future()
         state = BatchState(batch, future, fn_bytes)
         self._command(lambda: self._queue.append(Job(state, None)))

@@ -13,10 +13,12 @@ dataclass users see, is in ``_stats.py`` and loads when it is first asked for.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._protocol import NOT_RUN, Batch, BatchResult
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["BatchState", "Job"]
 
