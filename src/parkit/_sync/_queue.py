@@ -67,11 +67,10 @@ _HIGH_WATER: Final = FIRST_FREE + 7  # most bytes live since the queue was last 
 _INITIAL_CAPACITY = 64 * 1024
 _FRAME = struct.Struct("<Q")
 
-# Items whose pickle parkit's pickler (by reference, cloudpickle as a fallback)
-# writes exactly as the C pickler does: put() pickles them directly.
-_ATOMS: Final[frozenset[type]] = frozenset({int, float, bool, type(None), complex})
-_SIZED: Final[frozenset[type]] = frozenset({str, bytes, bytearray})
-_SMALL: Final = 16 * 1024
+# Items put() pickles directly (see _wire.ATOMS).
+_ATOMS: Final = _wire.ATOMS
+_SIZED: Final = _wire.SIZED
+_SMALL: Final = _wire.SMALL
 _PROTOCOL: Final = _wire.PROTOCOL
 _dumps = pickle.dumps
 

@@ -79,7 +79,7 @@ _me: tuple[int, Identity] | None = None
 def myself() -> Identity:
     """This process's identity (cached per process, recomputed after fork)."""
     global _me
-    pid = os.getpid()
+    pid = _peer.getpid()
     if _me is None or _me[0] != pid:
         peer = _peer.identify(pid)
         _me = (pid, (peer.pid, peer.start))
