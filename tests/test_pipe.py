@@ -373,12 +373,17 @@ def test_a_reply_that_comes_at_once_reads_nothing_of_proc(
     # A round trip: the reply arrives while recv() waits, well within the first
     # millisecond. The peer is not looked up in /proc for it (that read cost
     # more than the rest of the round trip).
-    from parkit._core import _channel
+    from parkit._core import _channel, _peer
 
     a, b = parkit.Pipe[int]()
     with a, b:
         looks: list[object] = []
-        monkeypatch.setattr(_channel, "is_alive", lambda peer: looks.append(peer) or True)
+
+        def is_alive(peer: object) -> bool:
+            looks.append(peer)
+            return True
+
+        monkeypatch.setattr(_channel, "is_alive", is_alive)
         replies = [7]
         real_poll = select.poll
 
@@ -395,8 +400,8 @@ def test_a_reply_that_comes_at_once_reads_nothing_of_proc(
                     b.send(replies.pop())
                 return self._poller.poll(ms)
 
-        monkeypatch.setattr(_channel.select, "poll", Poller)
-        a._ch.learn(_channel.identify(os.getpid()))  # a peer to look at, as after a start
+        monkeypatch.setattr(select, "poll", Poller)
+        a._ch.learn(_peer.identify(os.getpid()))  # a peer to look at, as after a start
         assert a.recv() == 7
         assert looks == []
 
