@@ -370,9 +370,9 @@ def test_a_dead_peer_is_eof_even_with_a_zero_timeout(context: str) -> None:
 def test_a_reply_that_comes_at_once_reads_nothing_of_proc(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A round trip: the reply arrives while recv() waits, well within the first
-    # millisecond. The peer is not looked up in /proc for it (that read cost
-    # more than the rest of the round trip).
+    # A round trip: the reply arrives while recv() waits, before the first look
+    # at the peer is due. The peer is not looked up in /proc for it (that read
+    # cost more than the rest of the round trip).
     from parkit._core import _channel, _peer
 
     a, b = parkit.Pipe[int]()

@@ -115,6 +115,7 @@ def until(
     segment: Segment,
     step: Callable[[memoryview, bool], T | _Wait],
     timeout: float | None,
+    seen: int | None = None,
 ) -> T | _Wait:
     """Run ``step`` under the guard until it returns something other than WAIT.
 
@@ -134,22 +135,27 @@ def until(
     wake anyone. A try that fails counts its caller as a waiter in the same
     hold of the guard: a sleep costs one hold before it and one after.
 
+    ``seen``: the change counter, read under the guard by a first try that the
+    caller made itself (inline, on its hot path) and that failed; that try is
+    then not made again.
+
     Returns:
         What ``step`` returned, or WAIT if ``timeout`` expired first.
     """
     waiting = False
+    words = segment.words
     try:
-        segment.lock()
-        try:
-            words = segment.words
-            # Not on the first try of a call that will wait: a hand-off, where
-            # the lock is held for microseconds more, would read /proc every time.
-            result = step(words, timeout == 0)
-            if result is not WAIT or timeout == 0:
-                return result
-            seen = words[_SEQ]
-        finally:
-            segment.unlock()
+        if seen is None:
+            segment.lock()
+            try:
+                # Not on the first try of a call that will wait: a hand-off, where
+                # the lock is held for microseconds more, would read /proc every time.
+                result = step(words, timeout == 0)
+                if result is not WAIT or timeout == 0:
+                    return result
+                seen = int(words[_SEQ])
+            finally:
+                segment.unlock()
         start = now = time.monotonic()
         deadline = None if timeout is None else start + timeout
         if SPIN_S:

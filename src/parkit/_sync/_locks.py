@@ -135,19 +135,23 @@ class _Acquirable(SyncObject):
         if timeout == -1:  # the stdlib's "no limit"
             timeout = None
         if not block:
-            return until(self._segment, self._try, 0.0) is not WAIT
-        if timeout is not None:
+            timeout = 0.0
+        elif timeout is not None:
             timeout = check_timeout(timeout)
+        if timeout == 0:  # one try, that looks for a dead holder too
+            return until(self._segment, self._try, 0.0) is not WAIT
         # The first try inline, without the dead-holder check (until() would
         # try the same way first): a hand-off's acquire mostly succeeds here.
         segment = self._segment
+        words = segment.words
         segment.lock()
         try:
-            if self._try(segment.words, False) is True:
+            if self._try(words, False) is True:
                 return True
+            seen = int(words[_SEQ])
         finally:
             segment.unlock()
-        return until(segment, self._try, timeout) is not WAIT
+        return until(segment, self._try, timeout, seen) is not WAIT
 
     def hold(self, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
         """``with obj.hold(timeout=2):`` acquire or raise LockTimeout; release after.
