@@ -122,14 +122,10 @@ def pool_task_put(args: tuple[parkit.Queue[int], int]) -> int:
 
 def guard_is_free(q: parkit.Queue[Any]) -> bool:
     """Whether this process could take the queue's guard at once."""
-    import fcntl
-
-    fd = q._segment._fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    segment = q._segment
+    if not segment.try_lock():
         return False
-    fcntl.flock(fd, fcntl.LOCK_UN)
+    segment.unlock()
     return True
 
 
@@ -197,3 +193,17 @@ def record_wakes(obj: Any) -> list[bool]:
 
     segment._wake = wake
     return held
+
+
+def die_in_the_guard(lock: parkit.Lock) -> None:
+    """Die holding a lock's internal guard (not the lock): half-way through a change."""
+    lock._segment.lock()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hand_back(ping: parkit.Semaphore, pong: parkit.Semaphore, rounds: int) -> None:
+    """The other side of a hand-off: take ``ping``, give ``pong``, ``rounds`` times."""
+    for _ in range(rounds):
+        if not ping.acquire(timeout=30):
+            return
+        pong.release()

@@ -351,6 +351,61 @@ def test_f26_dead_child_gives_eof_though_the_parent_keeps_its_end(context: str) 
         p.close()
 
 
+def test_a_dead_peer_is_eof_even_with_a_zero_timeout(context: str) -> None:
+    # The look at the peer comes a millisecond into a wait, and on the last try
+    # before a timeout: recv(timeout=0) still reports the death, not a timeout.
+    parent_conn, child_conn = parkit.Pipe[int](context=context)
+    with parent_conn, child_conn:
+        p = parkit.Process(exit_unused, (child_conn,), context=context)
+        p.start()
+        p.join(BOUND_S)
+        assert p.exitcode == 1
+        with pytest.raises(EOFError, match=f"peer process {p.pid} died"):
+            parent_conn.recv(timeout=0)
+        with pytest.raises(EOFError, match=f"peer process {p.pid} died"):
+            parent_conn.recv(timeout=0.01)
+        p.close()
+
+
+def test_a_reply_that_comes_at_once_reads_nothing_of_proc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A round trip: the reply arrives while recv() waits, before the first look
+    # at the peer is due. The peer is not looked up in /proc for it (that read
+    # cost more than the rest of the round trip).
+    from parkit._core import _channel, _peer
+
+    a, b = parkit.Pipe[int]()
+    with a, b:
+        looks: list[object] = []
+
+        def is_alive(peer: object) -> bool:
+            looks.append(peer)
+            return True
+
+        monkeypatch.setattr(_channel, "is_alive", is_alive)
+        replies = [7]
+        real_poll = select.poll
+
+        class Poller:
+            # select.poll(), that sends the reply as the reader starts waiting.
+            def __init__(self) -> None:
+                self._poller = real_poll()
+
+            def register(self, fd: int, events: int) -> None:
+                self._poller.register(fd, events)
+
+            def poll(self, ms: int | None = None) -> list[tuple[int, int]]:
+                if replies:
+                    b.send(replies.pop())
+                return self._poller.poll(ms)
+
+        monkeypatch.setattr(select, "poll", Poller)
+        a._ch.learn(_peer.identify(os.getpid()))  # a peer to look at, as after a start
+        assert a.recv() == 7
+        assert looks == []
+
+
 def exit_unused_nested(conns: list[parkit.Connection[Any]]) -> None:
     os._exit(1)
 

@@ -607,3 +607,39 @@ def test_semaphore_holders_are_found_whatever_order_they_release_in() -> None:
         t.join(10)
     stats = sem.statistics()
     assert (stats.holder_pids, stats.value) == ((), 4)
+
+
+def test_a_process_killed_inside_the_guard_does_not_wedge_the_lock(context: str) -> None:
+    # The guard between processes is a robust mutex (a flock where there is
+    # none): the next process to take it gets it, though its holder died there.
+    lock = parkit.Lock()
+    p = parkit.Process(st.die_in_the_guard, (lock,), context=context)
+    p.start()
+    p.join(30)
+    assert p.exitcode == -9
+    assert lock.acquire(timeout=5) is True
+    assert lock.locked() is True
+    lock.release()
+    assert lock.statistics().acquisitions == 1
+
+
+def test_a_hand_off_between_processes_keeps_every_unit(context: str) -> None:
+    # Both sides watch before they sleep (SPIN_S): whichever way each wait
+    # ends, no release is lost and no waiter stays counted.
+    ping, pong = parkit.Semaphore(0), parkit.Semaphore(0)
+    p = parkit.Process(st.hand_back, (ping, pong, 200), context=context)
+    p.start()
+    for _ in range(200):
+        ping.release()
+        assert pong.acquire(timeout=30) is True
+    p.join(30)
+    assert p.exitcode == 0
+    for sem in (ping, pong):
+        stats = sem.statistics()
+        assert (stats.value, stats.waiters, stats.acquisitions) == (0, 0, 200)
+
+
+def test_a_waiter_spins_only_where_another_cpu_can_run_the_changer() -> None:
+    expected = 50e-6 if _base._cpus() > 1 else 0.0
+    spin = _base.SPIN_S
+    assert spin == expected

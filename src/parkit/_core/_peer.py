@@ -13,9 +13,27 @@ import os
 import time
 from typing import NamedTuple
 
-__all__ = ["PeerId", "describe_peer", "identify", "is_alive"]
+__all__ = ["PeerId", "describe_peer", "getpid", "identify", "is_alive"]
 
 _HAVE_PROC = os.path.isdir("/proc/self")
+
+# This process's pid, kept by an at-fork hook: os.getpid() is a system call,
+# and the hot paths of Pipe and of the sync objects asked for it several times
+# per operation.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def getpid() -> int:
+    """``os.getpid()``, without the system call."""
+    return _pid
 
 
 class PeerId(NamedTuple):
@@ -56,7 +74,7 @@ def is_alive(peer: PeerId) -> bool:
     Dead means: no such pid, a zombie (``Z``) or dead (``X``) entry, or a pid now
     used by a process that started at another time.
     """
-    if peer.pid == os.getpid():
+    if peer.pid == _pid:
         return True
     if _HAVE_PROC:
         stat = _stat(peer.pid)

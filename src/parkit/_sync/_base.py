@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Literal, TypeVar
@@ -45,6 +46,19 @@ _ENTRIES: Final = range(_WAITER_TABLE, _WAITER_TABLE + 3 * _WAITER_ENTRIES, 3)
 CHECK_INTERVAL = 0.2
 _SEQ: Final = _segment.SEQ
 _FIRST_CHECK: Final = 0.001
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every OS
+        return os.cpu_count() or 1
+
+
+#: Seconds a waiter watches for a change before it sleeps (see :func:`until`);
+#: 0 where this process runs on one CPU (the other side could not run meanwhile).
+SPIN_S = 50e-6 if _cpus() > 1 else 0.0
+_yield: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
 
 #: What ``abandoned=`` accepts.
 Abandoned = Literal["raise", "recover"]
@@ -101,6 +115,7 @@ def until(
     segment: Segment,
     step: Callable[[memoryview, bool], T | _Wait],
     timeout: float | None,
+    seen: int | None = None,
 ) -> T | _Wait:
     """Run ``step`` under the guard until it returns something other than WAIT.
 
@@ -108,34 +123,75 @@ def until(
     step should also look for dead holders (a read of ``/proc``, too dear for
     every try): on the only try of a call that does not wait (``timeout=0``),
     else on the first try a millisecond in (the first sleep lasts at most
-    that) and then every :data:`CHECK_INTERVAL` seconds. Between tries the caller sleeps
-    on the segment's change counter, counted in the WAITERS word (and, per
-    process, in the waiter table, so that a waiter killed in its sleep is taken
-    out again) so that changers know whether to wake anyone. A try that fails
-    counts its caller as a waiter in the same hold of the guard: a sleep costs
-    one hold before it and one after.
+    that) and then every :data:`CHECK_INTERVAL` seconds.
+
+    After a first try that fails, the caller watches the segment's change
+    counter for :data:`SPIN_S` seconds (yielding the CPU between looks) and
+    tries again whenever it moves: in a hand-off the other side changes it
+    within microseconds, and a waiter that never slept costs the changer no
+    wake-up and itself no sleep. Then it sleeps on the counter, counted in the
+    WAITERS word (and, per process, in the waiter table, so that a waiter
+    killed in its sleep is taken out again) so that changers know whether to
+    wake anyone. A try that fails counts its caller as a waiter in the same
+    hold of the guard: a sleep costs one hold before it and one after.
+
+    ``seen``: the change counter, read under the guard by a first try that the
+    caller made itself (inline, on its hot path) and that failed; that try is
+    then not made again.
 
     Returns:
         What ``step`` returned, or WAIT if ``timeout`` expired first.
     """
     waiting = False
+    words = segment.words
     try:
+        if seen is None:
+            segment.lock()
+            try:
+                # Not on the first try of a call that will wait: a hand-off, where
+                # the lock is held for microseconds more, would read /proc every time.
+                result = step(words, timeout == 0)
+                if result is not WAIT or timeout == 0:
+                    return result
+                seen = int(words[_SEQ])
+            finally:
+                segment.unlock()
+        start = now = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        if SPIN_S:
+            # Watch the change counter a few microseconds before sleeping: in a
+            # hand-off the other side changes it that soon, and a waiter that
+            # never slept needs no wake-up (two system calls and two context
+            # switches saved). sched_yield lets the other side run first when
+            # it waits for this CPU.
+            spin_end = now + SPIN_S if deadline is None else min(now + SPIN_S, deadline)
+            while now < spin_end:
+                if words[_SEQ] != seen:
+                    segment.lock()
+                    try:
+                        words = segment.words
+                        result = step(words, False)
+                        if result is not WAIT:
+                            return result
+                        seen = words[_SEQ]
+                    finally:
+                        segment.unlock()
+                _yield()
+                now = time.monotonic()
+        # Count this caller as a waiter in the same hold of the guard as a try
+        # that fails: a changer then knows to wake it.
+        me = _segment.myself()
         segment.lock()
         try:
             words = segment.words
-            # Not on the first try of a call that will wait: a hand-off, where
-            # the lock is held for microseconds more, would read /proc every time.
-            result = step(words, timeout == 0)
-            if result is not WAIT or timeout == 0:
+            result = step(words, False)
+            if result is not WAIT:
                 return result
-            me = _segment.myself()
             _count_waiter(words, me, +1)
             waiting = True
             seen = words[_SEQ]
         finally:
             segment.unlock()
-        start = now = time.monotonic()
-        deadline = None if timeout is None else start + timeout
         # The first look for dead holders comes a millisecond in: a hand-off
         # (the holder releases microseconds later) never reads /proc.
         next_check = start + _FIRST_CHECK

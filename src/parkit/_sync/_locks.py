@@ -33,6 +33,8 @@ from ._base import (
 
 __all__ = ["BoundedSemaphore", "Lock", "LockStats", "RLock", "Semaphore", "SemaphoreStats"]
 
+_SEQ: Final = _segment.SEQ
+
 # Lock and RLock words.
 _COUNT: Final = FIRST_FREE  # 0 free; RLock: recursion depth
 _PID: Final = FIRST_FREE + 1
@@ -132,8 +134,24 @@ class _Acquirable(SyncObject):
         """
         if timeout == -1:  # the stdlib's "no limit"
             timeout = None
-        timeout = check_timeout(timeout) if block else 0.0
-        return until(self._segment, self._try, timeout) is not WAIT
+        if not block:
+            timeout = 0.0
+        elif timeout is not None:
+            timeout = check_timeout(timeout)
+        if timeout == 0:  # one try, that looks for a dead holder too
+            return until(self._segment, self._try, 0.0) is not WAIT
+        # The first try inline, without the dead-holder check (until() would
+        # try the same way first): a hand-off's acquire mostly succeeds here.
+        segment = self._segment
+        words = segment.words
+        segment.lock()
+        try:
+            if self._try(words, False) is True:
+                return True
+            seen = int(words[_SEQ])
+        finally:
+            segment.unlock()
+        return until(segment, self._try, timeout, seen) is not WAIT
 
     def hold(self, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
         """``with obj.hold(timeout=2):`` acquire or raise LockTimeout; release after.
@@ -293,9 +311,14 @@ class Lock(_Acquirable):
         segment = self._segment
         segment.lock()
         try:
-            if segment.words[_COUNT] == 0:
+            words = segment.words
+            if words[_COUNT] == 0:
                 raise ValueError(f"release of an unlocked {self._WHAT}")
-            self._free(segment.words)
+            # _free(), inline: the hot half of a hand-off.
+            words[_COUNT] = words[_PID] = words[_START] = words[_TID] = words[_SINCE] = 0
+            words[_SEQ] = (words[_SEQ] + 1) & 0x7FFF_FFFF
+            if words[WAITERS]:
+                segment._wake_pending = True
         finally:
             segment.unlock()
 
@@ -512,10 +535,21 @@ class Semaphore(_Acquirable):
         Raises:
             ValueError: ``n`` < 1, or (BoundedSemaphore) released more than acquired.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if (type(n) is not int and (isinstance(n, bool) or not isinstance(n, int))) or n < 1:
             raise ValueError(f"n must be an int >= 1, not {n!r}")
-        with self._segment.guard() as words:
-            self._add(words, n)
+        segment = self._segment
+        segment.lock()
+        try:
+            words = segment.words
+            # _add(), inline: the hot half of a hand-off.
+            if words[_BOUND] and words[_VALUE] + n > words[_BOUND]:
+                raise ValueError(f"{self._WHAT} released too many times")
+            words[_VALUE] += n
+            words[_SEQ] = (words[_SEQ] + 1) & 0x7FFF_FFFF
+            if words[WAITERS]:
+                segment._wake_pending = True
+        finally:
+            segment.unlock()
 
     def get_value(self) -> int:
         """Units available now (a snapshot; correct on every OS, unlike the stdlib's)."""

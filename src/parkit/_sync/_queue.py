@@ -40,6 +40,7 @@ from typing import Any, Final, Generic, TypeVar
 from .._core import _wire
 from .._core._context import ContextLike
 from ..errors import QueueClosed
+from . import _segment
 from ._base import (
     FIRST_FREE,
     OPS,
@@ -55,6 +56,7 @@ __all__ = ["Queue", "QueueStats"]
 
 T = TypeVar("T")
 
+_SEQ: Final = _segment.SEQ
 _HEAD: Final = FIRST_FREE
 _TAIL: Final = FIRST_FREE + 1
 _COUNT: Final = FIRST_FREE + 2
@@ -67,11 +69,10 @@ _HIGH_WATER: Final = FIRST_FREE + 7  # most bytes live since the queue was last 
 _INITIAL_CAPACITY = 64 * 1024
 _FRAME = struct.Struct("<Q")
 
-# Items whose pickle parkit's pickler (by reference, cloudpickle as a fallback)
-# writes exactly as the C pickler does: put() pickles them directly.
-_ATOMS: Final[frozenset[type]] = frozenset({int, float, bool, type(None), complex})
-_SIZED: Final[frozenset[type]] = frozenset({str, bytes, bytearray})
-_SMALL: Final = 16 * 1024
+# Items put() pickles directly (see _wire.ATOMS).
+_ATOMS: Final = _wire.ATOMS
+_SIZED: Final = _wire.SIZED
+_SMALL: Final = _wire.SMALL
 _PROTOCOL: Final = _wire.PROTOCOL
 _dumps = pickle.dumps
 
@@ -258,8 +259,12 @@ class Queue(SyncObject, Generic[T]):
             maxsize = words[_MAXSIZE]
             if not maxsize or words[_COUNT] < maxsize:
                 self._append(words, data)
-                segment.changed(wake=bool(words[WAITERS]))
+                # segment.changed(), inline.
+                words[_SEQ] = (words[_SEQ] + 1) & 0x7FFF_FFFF
+                if words[WAITERS]:
+                    segment._wake_pending = True
                 return
+            seen = int(words[_SEQ])
         finally:
             segment.unlock()
         if timeout == 0:
@@ -274,7 +279,7 @@ class Queue(SyncObject, Generic[T]):
             segment.changed(wake=bool(words[WAITERS]))
             return True
 
-        if until(segment, step, timeout) is WAIT:
+        if until(segment, step, timeout, seen) is WAIT:
             raise queue.Full
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
@@ -297,13 +302,17 @@ class Queue(SyncObject, Generic[T]):
             words = segment.words
             if words[_HEAD] != words[_TAIL]:
                 data = self._take(words)
-                segment.changed(wake=bool(words[WAITERS]))
+                # segment.changed(), inline.
+                words[_SEQ] = (words[_SEQ] + 1) & 0x7FFF_FFFF
+                if words[WAITERS]:
+                    segment._wake_pending = True
             elif words[_CLOSED]:
                 raise QueueClosed("the Queue is closed and drained")
             elif timeout == 0:
                 raise queue.Empty
             else:
                 data = None  # wait for one, below
+                seen = int(words[_SEQ])
         finally:
             segment.unlock()
         if data is None:
@@ -317,7 +326,7 @@ class Queue(SyncObject, Generic[T]):
                     raise QueueClosed("the Queue is closed and drained")
                 return WAIT
 
-            taken = until(segment, step, timeout)
+            taken = until(segment, step, timeout, seen)
             if taken is WAIT:
                 raise queue.Empty
             assert isinstance(taken, bytes)

@@ -10,10 +10,12 @@ owner only, SPEC §7) that every process using the object maps::
     futex.wait(seq) ...  <-wake--- | (queue: ring buffer of frames) |  ---> futex.wake(seq)
 
 * **The guard** serializes every change to the words: a per-process
-  ``threading.Lock`` (threads) plus a ``flock`` on the file (processes). The
-  kernel drops it when its process dies, so a process killed inside the guard
-  cannot wedge the object. The guard is held for microseconds and never across
-  a wait or user code.
+  ``threading.Lock`` (threads) plus, between processes, a robust
+  process-shared pthread mutex in the file's second page (:mod:`._mutex`: no
+  system call when it is free), or a ``flock`` on the file where the C library
+  has no robust mutexes. Either is given up by the kernel when its process
+  dies, so a process killed inside the guard cannot wedge the object. The
+  guard is held for microseconds and never across a wait or user code.
 * **Waiting** happens outside the guard, on the ``seq`` word: every change
   that may let a waiter proceed bumps ``seq`` and wakes the sleepers
   (:mod:`._futex`), which then re-check under the guard. The wake-up is sent
@@ -24,13 +26,13 @@ owner only, SPEC §7) that every process using the object maps::
 * **Identity**: a process is named by its pid *and* its start time (from
   ``/proc``), so a holder that died is recognised even when its pid was reused.
 
-Why ``flock`` and not ``fcntl`` record locks: a record lock is dropped when its
-process closes *any* descriptor of the file, and every ``mmap`` holds a
-duplicate descriptor that it closes when it is unmapped (a queue remaps its data
-area as it grows). A ``flock`` belongs to the open file description instead; so
-each process opens each segment once (:func:`attach` keeps a per-process
-table), and a forked child re-opens its inherited segments, which would
-otherwise share their parent's lock.
+Why ``flock`` (where there is no robust mutex) and not ``fcntl`` record locks: a
+record lock is dropped when its process closes *any* descriptor of the file, and
+every ``mmap`` holds a duplicate descriptor that it closes when it is unmapped
+(a queue remaps its data area as it grows). A ``flock`` belongs to the open file
+description instead; so each process opens each segment once (:func:`attach`
+keeps a per-process table), and a forked child re-opens its inherited segments,
+which would otherwise share their parent's lock.
 
 The creating process owns the file and unlinks it when its last handle is
 closed or collected, or at exit once its non-daemonic children have been joined
@@ -52,7 +54,7 @@ import weakref
 from collections.abc import Callable
 
 from .._core import _owned, _peer, _segments
-from . import _futex
+from . import _futex, _mutex
 
 __all__ = [
     "SEQ",
@@ -67,6 +69,9 @@ __all__ = [
 #: Word index of the change counter that waiters sleep on.
 SEQ = 1
 _MAGIC = 0x70_6B_73_79  # "pksy"
+# The words, then a page for the guard's mutex (see _mutex); a queue's data
+# area follows.
+_HEADER_SIZE = 2 * mmap.PAGESIZE
 
 #: ``(pid, start time)``: a process, robust against pid reuse (see ``_core._peer``).
 Identity = tuple[int, int]
@@ -77,7 +82,7 @@ _me: tuple[int, Identity] | None = None
 def myself() -> Identity:
     """This process's identity (cached per process, recomputed after fork)."""
     global _me
-    pid = os.getpid()
+    pid = _peer.getpid()
     if _me is None or _me[0] != pid:
         peer = _peer.identify(pid)
         _me = (pid, (peer.pid, peer.start))
@@ -95,18 +100,23 @@ class Segment:
     """One process's view of a shared state file: words, guard, wait and wake."""
 
     def __init__(self, path: str, fd: int, owner: bool) -> None:
-        size = mmap.PAGESIZE
         self.path = path
         self.name = os.path.basename(path)
         self._fd = fd
-        self._mm = mmap.mmap(fd, size)
-        self.size = size
-        #: The state as signed 64-bit words.
-        self.words = memoryview(self._mm).cast("q")
+        self._mm = mmap.mmap(fd, _HEADER_SIZE)
+        #: Where the data area (queues) starts in the file: after the header.
+        self.size = _HEADER_SIZE
+        #: The state as signed 64-bit words (the first page).
+        self.words = memoryview(self._mm).cast("q")[: mmap.PAGESIZE // 8]
         self._base = ctypes.addressof(ctypes.c_char.from_buffer(self._mm))
         # The futex is the low 32 bits of the SEQ word.
         self._seq_address = self._base + 8 * SEQ + (4 if sys.byteorder == "big" else 0)
         self._thread_lock = threading.Lock()
+        self._mutex: _mutex.Mutex | None = None
+        if _mutex.AVAILABLE:
+            if owner:
+                _mutex.init(self._base + mmap.PAGESIZE)
+            self._mutex = _mutex.Mutex(self._base + mmap.PAGESIZE)
         # Set under the guard by changed(); the wake-up goes out in unlock().
         self._wake_pending = False
         self._wake = _futex.waker(self._seq_address)
@@ -136,17 +146,51 @@ class Segment:
         """Take the guard (hot paths; pair with :meth:`unlock` in ``finally``)."""
         self._thread_lock.acquire()
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            mutex = self._mutex
+            if mutex is None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            else:
+                code = mutex.try_lock(mutex.pointer)
+                if code:
+                    mutex.lock_slow(code)
         except BaseException:
             self._thread_lock.release()
             raise
+
+    def try_lock(self) -> bool:
+        """Take the guard if no one holds it (in any process); whether it was taken."""
+        if not self._thread_lock.acquire(blocking=False):
+            return False
+        try:
+            mutex = self._mutex
+            if mutex is None:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    pass
+            else:
+                code = mutex.try_lock(mutex.pointer)
+                if not code or mutex.try_slow(code):
+                    return True
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._thread_lock.release()
+        return False
 
     def unlock(self) -> None:
         """Leave the guard, then wake the sleepers if a change asked for it."""
         wake = self._wake_pending
         self._wake_pending = False
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            mutex = self._mutex
+            if mutex is None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            else:
+                code = mutex.unlock(mutex.pointer)
+                if code:
+                    mutex.failed(code)
         finally:
             self._thread_lock.release()
         if wake:
@@ -224,7 +268,8 @@ def _after_fork_in_child() -> None:
     for segment in list(_open.values()):
         segment._thread_lock = threading.Lock()
         segment._wake_pending = False  # another thread's, in the parent
-        segment._reopen()
+        if not _mutex.AVAILABLE:  # a mutex is not shared with the parent's thread
+            segment._reopen()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -237,7 +282,7 @@ def create(kind: int, words: int) -> Segment:
     path = _segments.path_of(name)
     if words * 8 > mmap.PAGESIZE:
         raise ValueError(f"a segment header holds at most {mmap.PAGESIZE // 8} words")
-    fd = _segments.create(name, mmap.PAGESIZE)
+    fd = _segments.create(name, _HEADER_SIZE)
     try:
         segment = Segment(path, fd, owner=True)
     except BaseException:
