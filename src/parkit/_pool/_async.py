@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from concurrent.futures import Future
 from typing import Any, Literal, TypeVar, overload
 
@@ -141,7 +141,7 @@ async def gather(run: _AsyncRun) -> list[Any]:
     return out
 
 
-async def iterate(run: _AsyncRun) -> AsyncIterator[Any]:
+async def iterate(run: _AsyncRun) -> AsyncGenerator[Any, None]:
     """The results of ``run`` one by one (``aimap``)."""
     try:
         while (segment := await run.segment()) is not None:
@@ -302,7 +302,7 @@ def aimap(
     timeout: float | None = ...,
     errors: Literal["raise"] = ...,
     progress: Progress = ...,
-) -> AsyncIterator[R]: ...
+) -> AsyncGenerator[R, None]: ...
 @overload
 def aimap(
     fn: Callable[[T], R],
@@ -316,7 +316,7 @@ def aimap(
     timeout: float | None = ...,
     errors: Literal["return"],
     progress: Progress = ...,
-) -> AsyncIterator[R | BaseException]: ...
+) -> AsyncGenerator[R | BaseException, None]: ...
 @overload
 def aimap(
     fn: Callable[[T], R],
@@ -330,7 +330,7 @@ def aimap(
     timeout: float | None = ...,
     errors: Errors,
     progress: Progress = ...,
-) -> AsyncIterator[R | BaseException]: ...
+) -> AsyncGenerator[R | BaseException, None]: ...
 def aimap(
     fn: Callable[[T], R],
     iterable: Iterable[T],
@@ -343,7 +343,7 @@ def aimap(
     timeout: float | None = None,
     errors: Errors = "raise",
     progress: Progress = False,
-) -> AsyncIterator[R] | AsyncIterator[R | BaseException]:
+) -> AsyncGenerator[R, None] | AsyncGenerator[R | BaseException, None]:
     """:func:`parkit.imap` for asyncio: ``async for r in parkit.aimap(fn, items)``.
 
     Same options and semantics as :func:`parkit.imap` (bad options raise at the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
@@ -465,7 +465,7 @@ class Pool:
         timeout: float | _Unset | None = ...,
         errors: Literal["raise"] = ...,
         progress: Progress = ...,
-    ) -> AsyncIterator[R]: ...
+    ) -> AsyncGenerator[R, None]: ...
     @overload
     def aimap(
         self,
@@ -477,7 +477,7 @@ class Pool:
         timeout: float | _Unset | None = ...,
         errors: Literal["return"],
         progress: Progress = ...,
-    ) -> AsyncIterator[R | BaseException]: ...
+    ) -> AsyncGenerator[R | BaseException, None]: ...
     @overload
     def aimap(
         self,
@@ -489,7 +489,7 @@ class Pool:
         timeout: float | _Unset | None = ...,
         errors: Errors,
         progress: Progress = ...,
-    ) -> AsyncIterator[R | BaseException]: ...
+    ) -> AsyncGenerator[R | BaseException, None]: ...
     def aimap(
         self,
         fn: Callable[[T], R],
@@ -500,7 +500,7 @@ class Pool:
         timeout: float | _Unset | None = UNSET,
         errors: Errors = "raise",
         progress: Progress = False,
-    ) -> AsyncIterator[R] | AsyncIterator[R | BaseException]:
+    ) -> AsyncGenerator[R, None] | AsyncGenerator[R | BaseException, None]:
         """:meth:`imap` for asyncio: ``async for r in pool.aimap(fn, items)``."""
         from ._async import iterate, start  # noqa: PLC0415 - asyncio on first use
 
