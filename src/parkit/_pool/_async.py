@@ -39,25 +39,36 @@ R = TypeVar("R")
 
 
 class _Arrivals:
-    """Finished batch futures, handed from the backend's threads to the loop."""
+    """Finished batch futures, handed from the backend's threads to the loop.
 
-    __slots__ = ("_loop", "_ready", "_waiter")
+    A burst of batches finishing together wakes the loop once: a wake-up is
+    scheduled only when none is pending (each costs the loop an iteration).
+    """
+
+    __slots__ = ("_loop", "_ready", "_signalled", "_waiter")
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready: deque[Future[BatchResult]] = deque()
+        self._ready: deque[Future[BatchResult]] = deque()  # appended from any thread
+        self._signalled = False  # a _wake is scheduled and has not run yet
         self._waiter: asyncio.Future[None] | None = None
 
     def notify(self, future: Future[BatchResult]) -> None:
         """A batch future's done callback; any thread."""
         loop = self._loop
         assert loop is not None, "the core submits only once the driver has a loop"
+        # Append before looking at the flag: a _wake that is pending (flag set)
+        # runs after this append, and get() finds the future.
+        self._ready.append(future)
+        if self._signalled:
+            return
+        self._signalled = True
         # A closed loop raises RuntimeError: nobody awaits this batch any more.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._arrive, future)
+            loop.call_soon_threadsafe(self._wake)
 
-    def _arrive(self, future: Future[BatchResult]) -> None:
-        self._ready.append(future)
+    def _wake(self) -> None:
+        self._signalled = False  # first: a later append schedules a new wake
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
