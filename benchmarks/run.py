@@ -16,6 +16,7 @@ when installed (``pip install 'parkit[bench]'``). Worker functions live in
 from __future__ import annotations
 
 import argparse
+import asyncio
 import compileall
 import contextlib
 import datetime
@@ -410,6 +411,32 @@ def workload_e(cs: list[Contender], args: argparse.Namespace) -> Table:
             )
             / calls
             * 1000
+        )
+        # The asyncio twins, beside the blocking ones (issue 15: at most 1.1x).
+        # Timed inside the loop: asyncio.run's own set-up is not the call's cost.
+        if "parkit" in started:
+            pool = started["parkit"]
+
+            async def warm_async() -> float:
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    await pool.amap(workloads.square, items)
+                return time.perf_counter() - t0
+
+            runs["parkit await pool.amap (warm pool)"] = lambda: (
+                asyncio.run(warm_async()) / calls * 1000
+            )
+
+        async def one_shot_async() -> float:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                await parkit.amap(
+                    workloads.square, items, workers=args.workers, context=args.method
+                )
+            return time.perf_counter() - t0
+
+        runs["await parkit.amap (one-shot calls)"] = lambda: (
+            asyncio.run(one_shot_async()) / calls * 1000
         )
         table.rows = interleaved(runs, args.repeat)
     parkit.shutdown()

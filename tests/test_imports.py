@@ -31,6 +31,9 @@ NOT_AT_IMPORT = (
     "parkit._backends._dask",
     "distributed",
     "dask",
+    # parkit.amap and the Pool.a* methods import it when first used.
+    "asyncio",
+    "parkit._pool._async",
 )
 
 #: What a pool worker that runs ``abs`` must not load: the pool's parent side,

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from ._managers import Manager as Manager
     from ._pipe import Connection as Connection
     from ._pipe import Pipe as Pipe
+    from ._pool._async import aimap as aimap
+    from ._pool._async import amap as amap
+    from ._pool._async import astarmap as astarmap
     from ._pool._default import imap as imap
     from ._pool._default import map as map
     from ._pool._default import shutdown as shutdown
@@ -83,6 +86,9 @@ __all__ = [
     "TooManyWaiters",
     "Value",
     "WorkerCrashed",
+    "aimap",
+    "amap",
+    "astarmap",
     "backends",
     "default_context",
     "errors",
@@ -124,6 +130,9 @@ _WHERE = {
     "TooManyWaiters": "errors",
     "Value": "_values",
     "WorkerCrashed": "errors",
+    "aimap": "_pool._async",
+    "amap": "_pool._async",
+    "astarmap": "_pool._async",
     "default_context": "_core._context",
     "imap": "_pool._default",
     "map": "_pool._default",

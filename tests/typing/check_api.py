@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing.context
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Future
 from typing import Any, Literal, assert_type
 
@@ -68,6 +68,33 @@ def check_one_shot_calls(errors: Literal["raise", "return"]) -> None:
     # Only the backends that exist are in the type.
     parkit.map(number, [1], backend="dask")
     parkit.map(number, [1], backend="ray")  # type: ignore[call-overload]
+
+
+async def check_async_calls(errors: Literal["raise", "return"]) -> None:
+    # The asyncio twins infer what their blocking twins do.
+    assert_type(await parkit.amap(number, [1, 2]), list[float])
+    assert_type(await parkit.amap(number, [1], errors="return"), list[float | BaseException])
+    assert_type(await parkit.amap(number, [1], errors=errors), list[float | BaseException])
+    assert_type(await parkit.astarmap(pair, [(1, "a")]), list[bytes])
+    assert_type(
+        await parkit.astarmap(pair, [(1, "a")], errors="return"), list[bytes | BaseException]
+    )
+    assert_type(parkit.aimap(number, iter([1])), AsyncGenerator[float, None])
+    assert_type(
+        parkit.aimap(number, [1], ordered=False, errors="return"),
+        AsyncGenerator[float | BaseException, None],
+    )
+    async for r in parkit.aimap(number, [1], workers=2, context="spawn"):
+        assert_type(r, float)
+    with parkit.Pool(2, timeout=3.0) as pool:
+        assert_type(await pool.amap(number, [1]), list[float])
+        assert_type(await pool.amap(number, [1], errors="return"), list[float | BaseException])
+        assert_type(await pool.astarmap(pair, [(1, "a")]), list[bytes])
+        assert_type(pool.aimap(number, [1]), AsyncGenerator[float, None])
+        assert_type(await pool.asubmit(pair, 1, "a"), bytes)
+        assert_type(await pool.asubmit(pair, 1, b="a"), bytes)
+        await pool.asubmit(pair, "wrong", "a")  # type: ignore[arg-type]
+    await parkit.amap(number, [1], backend="ray")  # type: ignore[call-overload]
 
 
 def check_backends() -> None:

@@ -521,6 +521,12 @@ class DaskBackend:
         dask = pending.dask
         try:
             status = dask.status
+            if status in ("lost", "pending"):
+                # It finished, then the worker holding its result died before we
+                # read it: the scheduler computes it again. Wait for that (the
+                # watchdog bounds the wait if the cluster is gone for good).
+                dask.add_done_callback(lambda _f, p=pending: self._finished(p))
+                return
             if status == "finished":
                 outcome = self._outcome(pending, dask.result(timeout=self._lost_after))
             elif status == "error":

@@ -18,9 +18,15 @@ about processes:
   items it produced;
 * **progress**: a tqdm bar or a ``(done, total)`` callback.
 
-The backend resolves one future per batch; the futures' callbacks put them on a
-queue that the calling thread waits on, so Ctrl-C reaches the caller at once
-and the backend is told to stop the call's work (:meth:`Backend.interrupt`).
+The backend resolves one future per batch. The logic above lives in one
+driver-independent core (:func:`map_core`, a generator that never blocks: it
+yields ``None`` when it needs the next finished batch future and is sent it);
+a driver supplies the waiting. The blocking driver (:func:`run_map`) has the
+futures' callbacks put them on a queue that the calling thread waits on, so
+Ctrl-C reaches the caller at once and the backend is told to stop the call's
+work (:meth:`Backend.interrupt`); the asyncio driver (``_async.py``) awaits
+them on the event loop instead, and a cancelled task stops the work the same
+way.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from __future__ import annotations
 import itertools
 import math
 import queue
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Generator, Iterable, Iterator, Sized
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .._backends._future import BatchFuture
@@ -37,10 +43,13 @@ from .._backends._protocol import Backend, Batch, BatchResult, Call, new_call_id
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-__all__ = ["Errors", "Progress", "check_options", "map_list", "run_map"]
+__all__ = ["Core", "Errors", "Progress", "check_options", "map_core", "map_list", "run_map"]
 
 Errors: TypeAlias = Literal["raise", "return"]
 Progress: TypeAlias = "bool | Callable[[int, int | None], object]"
+#: The core of one map call: yields a segment of results, or ``None`` to be
+#: sent the next finished batch future (see :func:`map_core`).
+Core: TypeAlias = "Generator[list[Any] | None, Future[BatchResult], None]"
 
 #: Aim for batches that keep a worker busy this long: long enough that the
 #: per-batch cost (a pipe round trip, ~0.1 ms) is noise, short enough that
@@ -183,7 +192,40 @@ def run_map(
 
     Each yielded list holds consecutive results (input order when ``ordered``),
     with exceptions in place when ``errors="return"``. ``map`` extends a list
-    with them; ``imap`` yields their items one by one.
+    with them; ``imap`` yields their items one by one. The calling thread
+    blocks while it waits for a batch.
+    """
+    done_q: queue.SimpleQueue[Future[BatchResult]] = queue.SimpleQueue()
+    core = map_core(
+        backend, fn, iterable, star=star, chunksize=chunksize, timeout=timeout,
+        errors=errors, ordered=ordered, progress=progress, notify=done_q.put,
+    )  # fmt: skip
+    return _drive(core, done_q.get)
+
+
+def map_core(
+    backend: Backend,
+    fn: Callable[..., Any],
+    iterable: Iterable[Any],
+    *,
+    star: bool,
+    chunksize: int | None,
+    timeout: float | None,
+    errors: Errors,
+    ordered: bool,
+    progress: Progress,
+    notify: Callable[[Future[BatchResult]], object],
+    interrupting: tuple[type[BaseException], ...] = (),
+) -> Core:
+    """Check the options (raising now) and return the call's :data:`Core`.
+
+    The core submits batches and registers ``notify`` as each batch future's
+    done callback (called in whichever thread resolves it); it yields ``None``
+    when it needs a finished future, which its driver waits for and sends in.
+    An exception the driver throws in while waiting propagates after the
+    call's work is dropped; ``KeyboardInterrupt`` and the ``interrupting``
+    types also stop its running items (:meth:`Backend.interrupt`). Closing the
+    core drops what has not started.
     """
     check_options(chunksize=chunksize, timeout=timeout, errors=errors)
     if not callable(fn):
@@ -193,7 +235,32 @@ def run_map(
     if timeout is not None and not backend.stops_tasks:
         chunksize = 1  # the backend can time out only whole batches
     report, bar = _progress_callback(progress, total)
-    return _run(backend, call, iterable, total, chunksize, errors, ordered, report, bar)
+    return _core(
+        backend, call, iterable, total, chunksize, errors, ordered, report, bar,
+        notify, (KeyboardInterrupt, *interrupting),
+    )  # fmt: skip
+
+
+def _drive(core: Core, wait: Callable[[], Future[BatchResult]]) -> Iterator[list[Any]]:
+    """The blocking driver: waits for finished futures in the calling thread."""
+    try:
+        step = next(core)
+        while True:
+            if step is not None:
+                yield step
+                step = next(core)
+                continue
+            try:
+                finished = wait()
+            except BaseException as e:
+                # Ctrl-C while waiting: the core stops the work, then re-raises.
+                step = core.throw(e)
+            else:
+                step = core.send(finished)
+    except StopIteration:
+        return
+    finally:
+        core.close()  # the consumer stopped early: the core drops the rest
 
 
 def map_list(
@@ -217,7 +284,7 @@ def map_list(
     return out
 
 
-def _run(
+def _core(
     backend: Backend,
     call: Call,
     iterable: Iterable[Any],
@@ -227,12 +294,13 @@ def _run(
     ordered: bool,
     report: Callable[[int], None] | None,
     bar: Any,
-) -> Iterator[list[Any]]:
+    notify: Callable[[Future[BatchResult]], object],
+    interrupting: tuple[type[BaseException], ...],
+) -> Core:
     sizer = _ChunkSizer(chunksize, backend.workers, total)
     window = sizer.window
     sequence = iterable if isinstance(iterable, list | tuple | range) else None
     guard = None if sequence is not None else _Guard(iterable)
-    done_q: queue.SimpleQueue[Future[BatchResult]] = queue.SimpleQueue()
     batches: dict[Future[BatchResult], Batch] = {}
     finished: dict[int, tuple[Batch, BatchResult]] = {}  # start -> outcome, not yet yielded
     pulled = 0  # items taken from the input
@@ -259,11 +327,11 @@ def _run(
                 # unloaded on the map path (_backends/_future.py).
                 future = backend.submit_batch(batch, BatchFuture())
                 batches[future] = batch
-                future.add_done_callback(done_q.put)
+                future.add_done_callback(notify)
             if not batches and not finished:
                 break
             if batches:
-                future = done_q.get()
+                future = yield None  # the driver waits and sends it in
                 batch = batches.pop(future)
                 if future.cancelled():
                     continue  # only batches past a known failure are cancelled
@@ -295,8 +363,9 @@ def _run(
                 yield _merged(outcome, errors)
         if guard is not None and guard.error is not None:
             raise guard.error  # the input raised after the items it produced
-    except KeyboardInterrupt:
-        # Ctrl-C: stop the workers running this call now (SPEC §1).
+    except interrupting:
+        # Ctrl-C, or the awaiting task was cancelled: stop the workers running
+        # this call now (SPEC §1).
         backend.interrupt(call)
         raise
     finally:

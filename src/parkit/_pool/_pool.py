@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
@@ -331,6 +331,192 @@ class Pool:
             raise TypeError(f"fn must be callable, not {type(fn).__qualname__}")
         return submit_call(self._backend, fn, args, kwargs, self._timeout)
 
+    # ------------------------------------------------------------------ asyncio
+    # The twins of map/starmap/imap/submit for asyncio (see parkit._pool._async,
+    # imported on first use: ``import parkit`` does not load asyncio).
+
+    @overload
+    async def amap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> list[R]: ...
+    @overload
+    async def amap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    @overload
+    async def amap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Errors,
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    async def amap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        chunksize: int | _Unset | None = UNSET,
+        timeout: float | _Unset | None = UNSET,
+        errors: Errors = "raise",
+        progress: Progress = False,
+    ) -> list[R] | list[R | BaseException]:
+        """:meth:`map` for asyncio; see :func:`parkit.amap`."""
+        from ._async import gather, start  # noqa: PLC0415 - asyncio on first use
+
+        size, limit = self._options(chunksize, timeout)
+        run = start(
+            self._backend, fn, iterable, star=False, chunksize=size, timeout=limit,
+            errors=errors, ordered=True, progress=progress,
+        )  # fmt: skip
+        return await gather(run)
+
+    @overload
+    async def astarmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> list[R]: ...
+    @overload
+    async def astarmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    @overload
+    async def astarmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Errors,
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    async def astarmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        chunksize: int | _Unset | None = UNSET,
+        timeout: float | _Unset | None = UNSET,
+        errors: Errors = "raise",
+        progress: Progress = False,
+    ) -> list[R] | list[R | BaseException]:
+        """:meth:`starmap` for asyncio; see :func:`parkit.amap`."""
+        from ._async import gather, start  # noqa: PLC0415 - asyncio on first use
+
+        size, limit = self._options(chunksize, timeout)
+        run = start(
+            self._backend, fn, iterable, star=True, chunksize=size, timeout=limit,
+            errors=errors, ordered=True, progress=progress,
+        )  # fmt: skip
+        return await gather(run)
+
+    @overload
+    def aimap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> AsyncGenerator[R, None]: ...
+    @overload
+    def aimap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> AsyncGenerator[R | BaseException, None]: ...
+    @overload
+    def aimap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        chunksize: int | _Unset | None = ...,
+        timeout: float | _Unset | None = ...,
+        errors: Errors,
+        progress: Progress = ...,
+    ) -> AsyncGenerator[R | BaseException, None]: ...
+    def aimap(
+        self,
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = True,
+        chunksize: int | _Unset | None = UNSET,
+        timeout: float | _Unset | None = UNSET,
+        errors: Errors = "raise",
+        progress: Progress = False,
+    ) -> AsyncGenerator[R, None] | AsyncGenerator[R | BaseException, None]:
+        """:meth:`imap` for asyncio: ``async for r in pool.aimap(fn, items)``."""
+        from ._async import iterate, start  # noqa: PLC0415 - asyncio on first use
+
+        size, limit = self._options(chunksize, timeout)
+        return iterate(
+            start(
+                self._backend, fn, iterable, star=False, chunksize=size, timeout=limit,
+                errors=errors, ordered=ordered, progress=progress,
+            )
+        )  # fmt: skip
+
+    async def asubmit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` in a worker and await its result.
+
+        Returns or raises what :meth:`submit`'s future would. Cancelling the
+        awaiting task cancels the task if it has not started, and stops it
+        where the backend can if it runs (the process backend replaces the
+        worker); ``asyncio.CancelledError`` propagates.
+        """
+        from ._async import await_item  # noqa: PLC0415 - asyncio on first use
+
+        if self._closed:
+            raise RuntimeError("cannot use a pool after shutdown() or terminate()")
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__qualname__}")
+        future, call = submit_item(self._backend, fn, args, kwargs, self._timeout)
+        result: R = await await_item(self._backend, future, call)
+        return result
+
     def stats(self) -> PoolStats:
         """What the pool has done (process backend; zeros elsewhere)."""
         return self._backend.stats()
@@ -375,6 +561,17 @@ def submit_call(
     timeout: float | None,
 ) -> Future[Any]:
     """Submit ``fn(*args, **kwargs)`` as a one-item batch."""
+    return submit_item(backend, fn, args, kwargs, timeout)[0]
+
+
+def submit_item(
+    backend: Backend,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+) -> tuple[Future[Any], Call]:
+    """:func:`submit_call`, and the call (to interrupt it: ``asubmit``)."""
     target = functools.partial(fn, **kwargs) if kwargs else fn
     call = Call(new_call_id(), target, star=True, timeout=timeout, stop_on_error=True)
     from ._submit import ItemFuture  # noqa: PLC0415  (see the TYPE_CHECKING import)
@@ -387,7 +584,7 @@ def submit_call(
         # executor (map, which has no future to carry it, raises at once).
         if future.set_running_or_notify_cancel():
             future.set_exception(e)
-    return future
+    return future, call
 
 
 def _flatten(segments: Iterator[list[Any]]) -> Iterator[Any]:

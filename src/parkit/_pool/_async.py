@@ -1,0 +1,370 @@
+"""The asyncio twins: ``parkit.amap``/``aimap``/``astarmap`` and the ``Pool.a*`` methods.
+
+They run the mapping layer's core (:func:`parkit._pool._mapping.map_core`),
+the same one ``map``/``imap`` run, with a driver that awaits the finished batch
+futures on the event loop instead of blocking the calling thread: the futures'
+done callbacks (in the backend's threads) hand them to the loop with
+``call_soon_threadsafe``. So the options and semantics are those of the
+blocking calls, and a cancelled task does what Ctrl-C does to a blocking call:
+the work not started is dropped and the running items are stopped where the
+backend can (:meth:`Backend.interrupt`).
+
+What still runs on the loop's thread: pulling items from the input iterable
+(a plain, synchronous iterable), pickling the function, and, with
+``backend="serial"``, the items themselves.
+
+This module imports asyncio; ``import parkit`` does not load it (it is loaded
+on first use of an async call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterable
+from concurrent.futures import Future
+from typing import Any, Literal, TypeVar, overload
+
+from .._backends._protocol import Backend, BatchResult, Call
+from .._backends._registry import BackendLike
+from .._core import _context
+from ._default import _backend_for
+from ._mapping import Core, Errors, Progress, map_core
+
+__all__ = ["aimap", "amap", "astarmap", "await_item", "gather", "iterate", "start"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Arrivals:
+    """Finished batch futures, handed from the backend's threads to the loop.
+
+    A burst of batches finishing together wakes the loop once: a wake-up is
+    scheduled only when none is pending (each costs the loop an iteration).
+    """
+
+    __slots__ = ("_loop", "_ready", "_signalled", "_waiter")
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready: deque[Future[BatchResult]] = deque()  # appended from any thread
+        self._signalled = False  # a _wake is scheduled and has not run yet
+        self._waiter: asyncio.Future[None] | None = None
+
+    def notify(self, future: Future[BatchResult]) -> None:
+        """A batch future's done callback; any thread."""
+        loop = self._loop
+        assert loop is not None, "the core submits only once the driver has a loop"
+        # Append before looking at the flag: a _wake that is pending (flag set)
+        # runs after this append, and get() finds the future.
+        self._ready.append(future)
+        if self._signalled:
+            return
+        self._signalled = True
+        # A closed loop raises RuntimeError: nobody awaits this batch any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self._signalled = False  # first: a later append schedules a new wake
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Future[BatchResult]:
+        while not self._ready:
+            assert self._loop is not None
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._ready.popleft()
+
+
+class _AsyncRun:
+    """Drives one map call's core on the running loop, a segment at a time."""
+
+    __slots__ = ("_arrivals", "_core")
+
+    def __init__(self, core: Core, arrivals: _Arrivals) -> None:
+        self._core = core
+        self._arrivals = arrivals
+
+    async def segment(self) -> list[Any] | None:
+        """The next segment of results; ``None`` at the end."""
+        arrivals, core = self._arrivals, self._core
+        if arrivals._loop is None:
+            # Bound here, not when the call was made: aimap() may be called
+            # outside the coroutine that iterates it.
+            arrivals._loop = asyncio.get_running_loop()
+        try:
+            step = next(core)  # starts the core, or resumes it after a segment
+            while step is None:
+                try:
+                    finished = await arrivals.get()
+                except BaseException as e:
+                    # Cancelled (or interrupted) while waiting: the core stops
+                    # the call's work, then re-raises.
+                    step = core.throw(e)
+                else:
+                    step = core.send(finished)
+            return step
+        except StopIteration:
+            return None
+
+    def close(self) -> None:
+        self._core.close()  # the consumer stopped early: the core drops the rest
+
+
+def start(
+    backend: Backend,
+    fn: Callable[..., Any],
+    iterable: Iterable[Any],
+    *,
+    star: bool,
+    chunksize: int | None,
+    timeout: float | None,
+    errors: Errors,
+    ordered: bool,
+    progress: Progress,
+) -> _AsyncRun:
+    """Check the options (raising now) and set up one call's async driver."""
+    arrivals = _Arrivals()
+    core = map_core(
+        backend, fn, iterable, star=star, chunksize=chunksize, timeout=timeout,
+        errors=errors, ordered=ordered, progress=progress, notify=arrivals.notify,
+        interrupting=(asyncio.CancelledError,),
+    )  # fmt: skip
+    return _AsyncRun(core, arrivals)
+
+
+async def gather(run: _AsyncRun) -> list[Any]:
+    """Every result of ``run``, in one list (``amap``, ``astarmap``)."""
+    out: list[Any] = []
+    try:
+        while (segment := await run.segment()) is not None:
+            out.extend(segment)
+    finally:
+        run.close()
+    return out
+
+
+async def iterate(run: _AsyncRun) -> AsyncGenerator[Any, None]:
+    """The results of ``run`` one by one (``aimap``)."""
+    try:
+        while (segment := await run.segment()) is not None:
+            for value in segment:
+                yield value
+    finally:
+        # Reached when the consumer stops early too (aclose(), or the loop
+        # finalizing an abandoned async generator).
+        run.close()
+
+
+async def await_item(backend: Backend, future: Future[Any], call: Call) -> Any:
+    """Await ``future`` of a one-item ``call``; cancelled, stop it (``asubmit``)."""
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        # wrap_future has cancelled a task that had not started; one that
+        # runs is stopped where the backend can.
+        if not future.cancel():
+            backend.interrupt(call)
+        raise
+
+
+@overload
+async def amap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Literal["raise"] = ...,
+    progress: Progress = ...,
+) -> list[R]: ...
+@overload
+async def amap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Literal["return"],
+    progress: Progress = ...,
+) -> list[R | BaseException]: ...
+@overload
+async def amap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Errors,
+    progress: Progress = ...,
+) -> list[R | BaseException]: ...
+async def amap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    workers: int | None = None,
+    backend: BackendLike | None = None,
+    context: _context.ContextLike = None,
+    chunksize: int | None = None,
+    timeout: float | None = None,
+    errors: Errors = "raise",
+    progress: Progress = False,
+) -> list[R] | list[R | BaseException]:
+    """:func:`parkit.map` for asyncio: awaits the results without blocking the loop.
+
+    Same options, results and exceptions as :func:`parkit.map`. Cancelling the
+    awaiting task drops the items not started and stops the running ones where
+    the backend can (the process backend does), then raises
+    ``asyncio.CancelledError``. The input is pulled on the loop's thread.
+    """
+    run = start(
+        _backend_for(backend, context, workers), fn, iterable, star=False,
+        chunksize=chunksize, timeout=timeout, errors=errors, ordered=True, progress=progress,
+    )  # fmt: skip
+    return await gather(run)
+
+
+@overload
+async def astarmap(
+    fn: Callable[..., R],
+    iterable: Iterable[Iterable[Any]],
+    *,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Literal["raise"] = ...,
+    progress: Progress = ...,
+) -> list[R]: ...
+@overload
+async def astarmap(
+    fn: Callable[..., R],
+    iterable: Iterable[Iterable[Any]],
+    *,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Literal["return"],
+    progress: Progress = ...,
+) -> list[R | BaseException]: ...
+@overload
+async def astarmap(
+    fn: Callable[..., R],
+    iterable: Iterable[Iterable[Any]],
+    *,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Errors,
+    progress: Progress = ...,
+) -> list[R | BaseException]: ...
+async def astarmap(
+    fn: Callable[..., R],
+    iterable: Iterable[Iterable[Any]],
+    *,
+    workers: int | None = None,
+    backend: BackendLike | None = None,
+    context: _context.ContextLike = None,
+    chunksize: int | None = None,
+    timeout: float | None = None,
+    errors: Errors = "raise",
+    progress: Progress = False,
+) -> list[R] | list[R | BaseException]:
+    """:func:`parkit.starmap` for asyncio; see :func:`amap`."""
+    run = start(
+        _backend_for(backend, context, workers), fn, iterable, star=True,
+        chunksize=chunksize, timeout=timeout, errors=errors, ordered=True, progress=progress,
+    )  # fmt: skip
+    return await gather(run)
+
+
+@overload
+def aimap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    ordered: bool = ...,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Literal["raise"] = ...,
+    progress: Progress = ...,
+) -> AsyncGenerator[R, None]: ...
+@overload
+def aimap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    ordered: bool = ...,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Literal["return"],
+    progress: Progress = ...,
+) -> AsyncGenerator[R | BaseException, None]: ...
+@overload
+def aimap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    ordered: bool = ...,
+    workers: int | None = ...,
+    backend: BackendLike | None = ...,
+    context: _context.ContextLike = ...,
+    chunksize: int | None = ...,
+    timeout: float | None = ...,
+    errors: Errors,
+    progress: Progress = ...,
+) -> AsyncGenerator[R | BaseException, None]: ...
+def aimap(
+    fn: Callable[[T], R],
+    iterable: Iterable[T],
+    *,
+    ordered: bool = True,
+    workers: int | None = None,
+    backend: BackendLike | None = None,
+    context: _context.ContextLike = None,
+    chunksize: int | None = None,
+    timeout: float | None = None,
+    errors: Errors = "raise",
+    progress: Progress = False,
+) -> AsyncGenerator[R, None] | AsyncGenerator[R | BaseException, None]:
+    """:func:`parkit.imap` for asyncio: ``async for r in parkit.aimap(fn, items)``.
+
+    Same options and semantics as :func:`parkit.imap` (bad options raise at the
+    call). Leaving the loop early drops the call's pending work once the
+    iterator is closed: wrap it in ``contextlib.aclosing`` to close it at once.
+    """
+    return iterate(
+        start(
+            _backend_for(backend, context, workers), fn, iterable, star=False,
+            chunksize=chunksize, timeout=timeout, errors=errors, ordered=ordered,
+            progress=progress,
+        )
+    )  # fmt: skip
