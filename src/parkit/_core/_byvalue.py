@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ._wire import _MAIN_NAMES, _MP_REDUCERS, PROTOCOL, _rebuild_code, _receiver_finds
+from ._wire import (
+    _MAIN_NAMES,
+    _MP_REDUCERS,
+    GLOBAL_REDUCERS,
+    PROTOCOL,
+    _rebuild_code,
+    _receiver_finds,
+)
 
 if TYPE_CHECKING:
     from ._wire import MainPolicy
@@ -42,8 +49,14 @@ def _code_reduce(code: types.CodeType) -> tuple[Any, ...]:
 class ByValuePickler(cloudpickle.Pickler):  # type: ignore[misc]
     """cloudpickle, keeping real file names, and by reference where possible."""
 
+    # cloudpickle's own reducers, then the global ones without tblib's
+    # (_wire.GLOBAL_REDUCERS): not cloudpickle.Pickler.dispatch_table, which
+    # chains the global table as it is.
     dispatch_table = ChainMap(
-        {types.CodeType: _code_reduce}, _MP_REDUCERS, cloudpickle.Pickler.dispatch_table
+        {types.CodeType: _code_reduce},
+        _MP_REDUCERS,
+        cloudpickle.Pickler.dispatch_table.maps[0],
+        GLOBAL_REDUCERS,  # type: ignore[arg-type]
     )
 
     def __init__(

@@ -31,7 +31,7 @@ import pickle
 import sys
 import types
 from collections import ChainMap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.reduction import ForkingPickler
 
 from ..errors import SerializationError
@@ -138,6 +138,45 @@ SMALL = 16 * 1024
 # since Python 3.4, and what ForkingPickler itself merges into its table.
 _MP_REDUCERS: dict[type, Any] = ForkingPickler._extra_reducers  # type: ignore[attr-defined]
 
+
+if TYPE_CHECKING:
+    _Reducers = Mapping[type, Any]
+else:
+    _Reducers = Mapping  # no typing at run time: workers don't import it
+
+
+class _GlobalReducers(_Reducers):
+    """``copyreg.dispatch_table``, without what ``tblib.pickling_support.install()``
+    puts there.
+
+    That call (made by ``import distributed``, and by ``dask.multiprocessing``)
+    registers a reducer for every exception class in the process's global
+    table: exceptions then pickle without their attributes (``SystemExit(3)``
+    arrives with ``code`` None, ``StopIteration`` without its value) and chains
+    come back other than they left. parkit carries tracebacks and chains
+    itself (``_remote.py``) and pickles exceptions the standard way, whoever
+    else is loaded in the process.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, cls: type) -> Any:
+        reducer = copyreg.dispatch_table[cls]
+        if getattr(getattr(reducer, "func", reducer), "__module__", None) == _TBLIB:
+            raise KeyError(cls)
+        return reducer
+
+    def __iter__(self) -> Iterator[type]:
+        return iter(copyreg.dispatch_table)
+
+    def __len__(self) -> int:
+        return len(copyreg.dispatch_table)
+
+
+_TBLIB = "tblib.pickling_support"
+#: The global reducers parkit's picklers consult (see :class:`_GlobalReducers`).
+GLOBAL_REDUCERS: Mapping[type, Any] = _GlobalReducers()
+
 _MAIN_NAMES = ("__main__", "__mp_main__")
 
 
@@ -198,7 +237,7 @@ def _main_importable(obj: Any) -> bool:
 class _FastPickler(pickle.Pickler):
     """The C pickler, by reference, refusing what the receiver can't import."""
 
-    dispatch_table: ChainMap[type, Any] = ChainMap(_MP_REDUCERS, copyreg.dispatch_table)
+    dispatch_table: ChainMap[type, Any] = ChainMap(_MP_REDUCERS, GLOBAL_REDUCERS)  # type: ignore[arg-type]
     main_policy: MainPolicy = "auto"
 
     def reducer_override(self, obj: Any) -> Any:
