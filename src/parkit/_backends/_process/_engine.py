@@ -221,6 +221,12 @@ class ProcessEngine:
         self._command(lambda: self._do_forget(call, after), allow_closing=True)
 
     def interrupt(self, call: Call) -> None:
+        # Load the error classes now, in the interrupted thread: a Ctrl-C that
+        # ends the program shuts this pool down at exit, and PoolBroken's module
+        # imports concurrent.futures.process, which can't register its exit
+        # hook once the interpreter is shutting down (the import then failed in
+        # the I/O thread, and the program exited with 1 instead of by SIGINT).
+        _errors.PoolBroken  # noqa: B018
         self._command(lambda: self._do_interrupt(call), allow_closing=True)
 
     def stats(self) -> PoolStats:
@@ -265,13 +271,14 @@ class ProcessEngine:
             cancel_queued: cancel the batches no worker has started instead.
             reason: the message of the :class:`PoolBroken` the others fail with.
         """
+        broken = _errors.PoolBroken(reason)  # made here: see interrupt()
         with self._lock:
             self._closing = True
             thread, done = self._thread, self._thread_done
             if thread is not None:
                 if cancel_queued:
                     self._commands.append(lambda: self._cancel_queued(dispatch_first=False))
-                self._commands.append(lambda: self._do_break(_errors.PoolBroken(reason), kill=True))
+                self._commands.append(lambda: self._do_break(broken, kill=True))
                 self._wake()
         if thread is not None and thread is not threading.current_thread():
             _join(thread, done)
