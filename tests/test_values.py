@@ -14,7 +14,14 @@ import pytest
 
 import parkit
 from parkit._core._segments import SegmentGone
-from value_tasks import add_many, crash_after_add, fill, increment_under_lock, square_at
+from value_tasks import (
+    add_many,
+    crash_after_add,
+    fill,
+    hold_until,
+    increment_under_lock,
+    square_at,
+)
 
 
 def test_add_from_pool_tasks_is_exact(context: str) -> None:
@@ -187,3 +194,21 @@ def test_closed_owner_refuses_late_attach() -> None:
     v.close()
     with pytest.raises(SegmentGone, match=r"the parkit.Value .* no longer exists"):
         pickle.loads(handle)
+
+
+def test_add_waits_for_another_holder(context: str) -> None:
+    # The fast path runs only when nobody else holds the lock: with the lock
+    # held by another process, add() waits for it like `with v.lock:` (here it
+    # times out after the lock's own timeout) and changes nothing.
+    lock = parkit.Lock(timeout=0.3, context=context)
+    counter = parkit.Value(int, 7, lock=lock, context=context)
+    ready, done = parkit.Event(context=context), parkit.Event(context=context)
+    with parkit.Process(hold_until, (lock, ready, done), context=context) as holder:
+        holder.start()
+        assert ready.wait(60)
+        with pytest.raises(parkit.LockTimeout) as info:
+            counter.add(1)
+        assert info.value.holder_pid == holder.pid
+        assert counter.value == 7
+        done.set()
+    assert counter.add(1) == 8

@@ -35,3 +35,9 @@ def fill(value: Any, numbers: Any) -> int:
 def crash_after_add(counter: Any) -> None:
     counter.add(1)
     os._exit(3)
+
+
+def hold_until(lock: Any, ready: Any, done: Any) -> None:
+    with lock:
+        ready.set()
+        done.wait(60)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .._core._context import ContextLike
 from ..errors import LockAbandoned, LockTimeout
@@ -34,6 +34,8 @@ from ._base import (
 __all__ = ["BoundedSemaphore", "Lock", "LockStats", "RLock", "Semaphore", "SemaphoreStats"]
 
 _SEQ: Final = _segment.SEQ
+
+T = TypeVar("T")
 
 # Lock and RLock words.
 _COUNT: Final = FIRST_FREE  # 0 free; RLock: recursion depth
@@ -319,6 +321,28 @@ class Lock(_Acquirable):
             words[_SEQ] = (words[_SEQ] + 1) & 0x7FFF_FFFF
             if words[WAITERS]:
                 segment._wake_pending = True
+        finally:
+            segment.unlock()
+
+    def _run_if_free(self, fn: Callable[[], T]) -> tuple[bool, T | None]:
+        """Run ``fn`` inside the guard if no other thread or process holds the lock.
+
+        While the guard is held nobody can take the lock, so ``fn`` runs as if
+        under it, at the cost of the guard alone (``Value.add``'s fast path).
+        Returns ``(False, None)`` without running it when someone else holds
+        the lock (or a dead holder does: the caller then takes the lock the
+        normal way, which reports it).
+        """
+        segment = self._segment
+        segment.lock()
+        try:
+            words = segment.words
+            if words[_COUNT] and (words[_PID], words[_START], words[_TID]) != (
+                *_segment.myself(),
+                threading.get_ident(),
+            ):
+                return False, None
+            return True, fn()
         finally:
             segment.unlock()
 
