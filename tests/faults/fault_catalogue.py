@@ -191,8 +191,8 @@ _NO_PICKLE = Expect(None)  # the thread backend does not pickle: the item just w
 
 def expected(fault: str, entry: str, method: str = "forkserver") -> Cell:
     """The documented outcome of ``fault`` at ``entry`` under start method ``method``."""
-    if entry == "Process" and method == "fork" and fault in _INHERITED:
-        # fork hands a Process its arguments by inheritance, unpickled: the object
+    if entry in ("Process", "run") and method == "fork" and fault in _INHERITED:
+        # fork hands a Process (and run) its arguments by inheritance, unpickled: the object
         # comes back as the result and meets its fault there.
         return Expect(
             parkit.SerializationError,
