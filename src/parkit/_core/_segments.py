@@ -26,6 +26,7 @@ removed it raises :class:`SegmentGone` everywhere, with the same words.
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
 import os
 import secrets
@@ -101,12 +102,42 @@ def create(name: str, size: int) -> int:
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         os.ftruncate(fd, size)
+        _reserve(fd, size, path)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(path)
         raise
     return fd
+
+
+def _reserve(fd: int, size: int, path: str) -> None:
+    """Give the segment its pages now, so that a full ``/dev/shm`` is an error here.
+
+    ``ftruncate`` alone makes a sparse file: on a full tmpfs (a container's 64 MiB
+    default) the first write to a page past its capacity is a SIGBUS that kills the
+    process, far from the call that made the segment.
+
+    Raises:
+        OSError: ENOSPC, naming the segment and its size.
+    """
+    fallocate = getattr(os, "posix_fallocate", None)  # absent on macOS
+    if fallocate is None or size == 0:
+        return
+    try:
+        fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return  # a file system without it: sparse, as before
+        if e.errno == errno.ENOSPC:
+            raise OSError(
+                e.errno,
+                f"no space left in {DIR} for a shared-memory segment of {size} bytes "
+                "(a container's /dev/shm is often 64 MiB: raise it, e.g. docker "
+                "--shm-size)",
+                path,
+            ) from None
+        raise
 
 
 def attach(name: str, what: str, *, writable: bool = True) -> int:
