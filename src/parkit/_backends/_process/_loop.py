@@ -374,10 +374,10 @@ def _serve(
             payload = pickle.dumps(_record(e), protocol=_wire.PROTOCOL)
             if insights:
                 mark = _tick(mv, at + _UNPICKLE, mark)
+                mv[at + _TASKS] += 1
             _send(results, LOAD_FAILED, seq, time.perf_counter_ns() - start, payload)
             if insights:
                 mark = _tick(mv, at + _SEND, mark)
-                mv[at + _TASKS] += 1
             continue
         del view, frame, descriptor
         if insights:
@@ -412,10 +412,11 @@ def _serve(
             kind = MIXED
         if insights:
             mark = _tick(mv, at + _PICKLE, mark)
+            # Counted before the send: a parent that has the results sees the task.
+            mv[at + _TASKS] += 1
         _send(results, kind, seq, time.perf_counter_ns() - start, payload, out_of_band)
         if insights:
             mark = _tick(mv, at + _SEND, mark)
-            mv[at + _TASKS] += 1
         del values, errors, payload
 
 
