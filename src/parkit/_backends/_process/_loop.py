@@ -392,11 +392,17 @@ def _serve(
             if profiler is None:
                 values, errors, ran = _run_items(fn, items, flags, mv, at)
             else:
-                profiler.enable()
                 try:
+                    profiler.enable()
+                except ValueError:
+                    # Another profiler is active here (Python >= 3.12 allows one):
+                    # the user's own; run unprofiled rather than fail the task.
                     values, errors, ran = _run_items(fn, items, flags, mv, at)
-                finally:
-                    profiler.disable()
+                else:
+                    try:
+                        values, errors, ran = _run_items(fn, items, flags, mv, at)
+                    finally:
+                        profiler.disable()
         del items
         if insights:
             mark = _tick(mv, at + _FUNCTION, mark)
