@@ -186,3 +186,45 @@ def exit_after_read(fd: int) -> None:
     """Read one byte from ``fd`` (a pipe inherited under fork), then exit with code 9."""
     os.read(fd, 1)
     os._exit(9)
+
+
+def profiled_leaf(x: int) -> int:
+    """Called twice per item by :func:`profiled_twice` (profile tests count it)."""
+    return x + 1
+
+
+def profiled_twice(x: int) -> int:
+    """``profiled_leaf(x) + profiled_leaf(-x)``: one call of this, two of the leaf."""
+    return profiled_leaf(x) + profiled_leaf(-x)
+
+
+def _rebuild_slowly(seconds: float) -> SlowToUnpickle:
+    time.sleep(seconds)
+    return SlowToUnpickle(seconds)
+
+
+class SlowToUnpickle:
+    """An argument whose unpickling takes at least ``seconds`` (insights tests)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_slowly, (self.seconds,))
+
+
+class SlowToPickle:
+    """A result whose pickling takes at least ``seconds`` (insights tests)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        time.sleep(self.seconds)
+        return (SlowToPickle, (self.seconds,))
+
+
+def slow_phases(arg: SlowToUnpickle) -> SlowToPickle:
+    """Sleeps ``arg.seconds`` in each of the worker's phases: unpickle, function, pickle."""
+    time.sleep(arg.seconds)
+    return SlowToPickle(arg.seconds)

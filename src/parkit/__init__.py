@@ -15,7 +15,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from . import backends as backends
     from . import errors as errors
+    from ._backends._stats import Insights as Insights
     from ._backends._stats import PoolStats as PoolStats
+    from ._backends._stats import WorkerInsights as WorkerInsights
     from ._core._context import default_context as default_context
     from ._managers import Manager as Manager
     from ._pipe import Connection as Connection
@@ -63,6 +65,7 @@ __all__ = [
     "Condition",
     "Connection",
     "Event",
+    "Insights",
     "Lock",
     "LockAbandoned",
     "LockTimeout",
@@ -86,6 +89,7 @@ __all__ = [
     "TooManyWaiters",
     "Value",
     "WorkerCrashed",
+    "WorkerInsights",
     "aimap",
     "amap",
     "astarmap",
@@ -107,6 +111,7 @@ _WHERE = {
     "Condition": "_sync._cond",
     "Connection": "_pipe",
     "Event": "_sync._cond",
+    "Insights": "_backends._stats",
     "Lock": "_sync._locks",
     "LockAbandoned": "errors",
     "LockTimeout": "errors",
@@ -130,6 +135,7 @@ _WHERE = {
     "TooManyWaiters": "errors",
     "Value": "_values",
     "WorkerCrashed": "errors",
+    "WorkerInsights": "_backends._stats",
     "aimap": "_pool._async",
     "amap": "_pool._async",
     "astarmap": "_pool._async",

@@ -17,11 +17,13 @@ from ..errors import SerializationError
 from ._mapping import Errors, Progress, check_options, map_list, run_map
 
 if TYPE_CHECKING:
+    import pstats
+
     # Loaded by the first submit() (_submit.py): concurrent.futures imports logging.
     from concurrent.futures import Future
 
     # Loaded by stats(): a dataclass, and dataclasses costs ~5 ms (_stats.py).
-    from .._backends._stats import PoolStats
+    from .._backends._stats import Insights, PoolStats
 
 __all__ = ["Pool"]
 
@@ -60,6 +62,11 @@ class Pool:
         timeout: default seconds per item.
         idle_timeout: workers exit after this many seconds without work and
             start again when needed; ``None`` keeps them until shutdown.
+        insights: the workers count how their time splits between the
+            function, (un)pickling, sending and waiting (:meth:`insights`);
+            process backend only.
+        profile: the workers run the function under ``cProfile``
+            (:meth:`profile`); process backend only.
 
     Raises:
         ValueError, TypeError: an option has a bad value.
@@ -78,6 +85,8 @@ class Pool:
         chunksize: int | None = None,
         timeout: float | None = None,
         idle_timeout: float | None = None,
+        insights: bool = False,
+        profile: bool = False,
     ) -> None:
         check_options(chunksize=chunksize, timeout=timeout, errors="raise", workers=workers)
         if initializer is not None and not callable(initializer):
@@ -96,6 +105,9 @@ class Pool:
             raise ValueError(
                 f"idle_timeout must be a positive number of seconds or None, not {idle_timeout!r}"
             )
+        for flag, value in (("insights", insights), ("profile", profile)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool, not {type(value).__qualname__}")
         self._workers = workers if workers is not None else usable_cpus()
         self._backend = make_backend(
             backend,
@@ -105,6 +117,9 @@ class Pool:
             initargs=tuple(initargs),
             max_tasks_per_worker=max_tasks_per_worker,
             idle_timeout=idle_timeout,
+            # None, not False: the other backends refuse any value (_registry.py).
+            insights=insights or None,
+            profile=profile or None,
         )
         if backend == "dask" or not isinstance(backend, str):
             self._workers = self._backend.workers  # a cluster's threads, an object's own
@@ -520,6 +535,45 @@ class Pool:
     def stats(self) -> PoolStats:
         """What the pool has done (process backend; zeros elsewhere)."""
         return self._backend.stats()
+
+    def insights(self) -> Insights:
+        """How the workers' time has split so far (docs/observability.md).
+
+        Cumulative since the pool started; ``pool.insights() - before`` is
+        what happened since an earlier reading ``before`` (one call's share).
+        The figures of a task are complete once its results have been
+        received, but for the few microseconds of its send.
+
+        Raises:
+            RuntimeError: the pool was made without ``insights=True``.
+        """
+        insights = self._backend.stats().insights
+        if insights is None:
+            raise RuntimeError("this pool does not measure insights: make it with insights=True")
+        return insights
+
+    def profile(self) -> pstats.Stats:
+        """The workers' ``cProfile`` statistics, merged (docs/observability.md).
+
+        A worker writes its statistics when it exits, so this waits for the
+        workers of a pool that was shut down; workers that crashed or were
+        killed (``terminate()``, a timeout) are missing.
+
+        Raises:
+            RuntimeError: the pool was made without ``profile=True``, or it is
+                still open (call it after ``shutdown()`` or the ``with`` block).
+        """
+        profile = getattr(self._backend, "profile", None)
+        if profile is None:
+            raise RuntimeError("this pool does not profile its workers: make it with profile=True")
+        if not self._closed:
+            raise RuntimeError(
+                "the workers' profiles are written when they exit: call profile() after "
+                "shutdown() (or the end of the with block)"
+            )
+        self._backend.shutdown(wait=True)  # a shutdown(wait=False) may still be stopping them
+        stats: pstats.Stats = profile()
+        return stats
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting work; finish what was submitted, then stop the workers.

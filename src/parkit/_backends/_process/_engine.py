@@ -65,13 +65,14 @@ from ._workers import StatusBoard, Worker, stop_all
 if TYPE_CHECKING:
     # Loaded when a caller asks for one (the map path passes its own future,
     # _backends/_future.py): concurrent.futures imports logging.
+    # Loaded when raised: it costs an import of concurrent.futures.process (errors.py).
+    import pstats
     from concurrent.futures import Future
 
-    # Loaded when raised: it costs an import of concurrent.futures.process (errors.py).
     from ...errors import PoolBroken
 
     # Loaded when asked for: a dataclass, and dataclasses costs ~5 ms (_stats.py).
-    from .._stats import PoolStats
+    from .._stats import Insights, PoolStats
 
 __all__ = ["ProcessEngine"]
 
@@ -131,6 +132,8 @@ class ProcessEngine:
         max_tasks_per_worker: int | None = None,
         idle_timeout: float | None = None,
         name: str | None = None,
+        insights: bool | None = None,
+        profile: bool | None = None,
     ) -> None:
         self._ctx = _context.resolve_context(context)
         self.start_method: str = self._ctx.get_start_method()
@@ -152,6 +155,16 @@ class ProcessEngine:
         self._max_tasks = max_tasks_per_worker
         self._idle_timeout = idle_timeout
         self._board = StatusBoard(workers)
+        self._insights = bool(insights)
+        # Profiled workers write their statistics here when they exit
+        # (_loop._dump_profile); removed with the engine.
+        self._profile_dir: str | None = None
+        if profile:
+            import shutil  # noqa: PLC0415  (only a profiled pool pays for these imports)
+            import tempfile  # noqa: PLC0415
+
+            self._profile_dir = tempfile.mkdtemp(prefix="parkit-profile-")
+            weakref.finalize(self, shutil.rmtree, self._profile_dir, ignore_errors=True)
         self._lock = threading.Lock()
         self._commands: deque[Callable[[], None]] = deque()
         self._thread: threading.Thread | None = None
@@ -240,7 +253,42 @@ class ProcessEngine:
             self._ledger.timed_out,
             self._restarts,
             tuple(self._busy),
+            self.insights() if self._insights else None,
         )
+
+    def insights(self) -> Insights:
+        """The workers' phase counters (see ``_loop.py``), read from the status board.
+
+        Raises:
+            RuntimeError: the pool was made without ``insights=True``.
+        """
+        if not self._insights:
+            raise RuntimeError("this pool does not measure insights: make it with insights=True")
+        from .._stats import Insights, WorkerInsights  # noqa: PLC0415  (as stats())
+
+        workers = []
+        for counters in self._board.counters():
+            startup, idle, unpickle, function, pickle, send = (ns / 1e9 for ns in counters[:-1])
+            workers.append(
+                WorkerInsights(startup, idle, unpickle, function, pickle, send, counters[-1])
+            )
+        return Insights(tuple(workers))
+
+    def profile(self) -> pstats.Stats:
+        """The merged ``cProfile`` statistics of the workers that have exited normally.
+
+        Raises:
+            RuntimeError: the pool was made without ``profile=True``.
+        """
+        if self._profile_dir is None:
+            raise RuntimeError("this pool does not profile its workers: make it with profile=True")
+        import pstats  # noqa: PLC0415  (only asked of a profiled pool)
+
+        names = sorted(n for n in os.listdir(self._profile_dir) if n.endswith(".prof"))
+        merged = pstats.Stats()
+        for name in names:
+            merged.add(os.path.join(self._profile_dir, name))
+        return merged
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         """Finish queued work (or cancel it), then stop the workers.
@@ -436,6 +484,8 @@ class ProcessEngine:
                 self._owner,
                 self._name,
                 self._max_tasks,
+                self._insights,
+                self._profile_dir,
             )
         except Exception as e:
             err = _errors.PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")

@@ -16,9 +16,14 @@ One worker, its two pipes and its status slot::
       reads DONE / MIXED / LOAD_FAILED <-- result pipe --- one frame per task
     EXIT frame                      --- task pipe -->  return (exit code 0)
 
-    status slot (shared memory, one per worker): [seq, pos, started_ns, pid]
-      written by the worker before each item; read by the parent only when the
-      worker died (which item was running?) or to check per-item timeouts.
+    status slot (shared memory, one per worker): [seq, pos, started_ns, pid,
+      then the insights counters: ns of startup, idle, unpickle, function,
+      pickle, send, and tasks run]
+      seq/pos/started written by the worker before each item; read by the parent
+      only when the worker died (which item was running?) or to check per-item
+      timeouts. The counters are written only by a pool made with
+      insights=True, once per task (never per item), and only ever grow: a
+      replacement worker adds to what its slot's previous workers counted.
     cancel ring (shared memory): pairs (call id, index); a task of that call
       whose first item comes after that index is skipped, not run.
 
@@ -60,6 +65,8 @@ __all__ = [
     "FLAG_TIMED",
     "FN_CACHE",
     "INIT_FAILED",
+    "INSIGHTS",
+    "INSIGHT_FIELDS",
     "LOADING",
     "LOAD_FAILED",
     "MIXED",
@@ -93,7 +100,13 @@ LOAD_FAILED = 3  # payload: pickle of the ExceptionRecord; the items could not b
 INIT_FAILED = 4  # payload: pickle of the ExceptionRecord of the initializer's exception
 SKIPPED = 5  # payload: empty; the task's call was cancelled before it started
 
-SLOT = 4  # int64 fields per worker: seq, pos, started_ns, pid
+# Insights counters in a slot, after its 4 status words (docs/observability.md):
+# the worker's time from its loop's start, cut at each phase boundary, so the
+# phases add up to its whole life (to its last boundary).
+INSIGHT_FIELDS = ("startup", "idle", "unpickle", "function", "pickle", "send", "tasks")
+INSIGHTS = 4  # word of the first counter in a slot
+_STARTUP, _IDLE, _UNPICKLE, _FUNCTION, _PICKLE, _SEND, _TASKS = range(INSIGHTS, INSIGHTS + 7)
+SLOT = INSIGHTS + len(INSIGHT_FIELDS)  # int64 words per worker
 # The same 8 bytes viewed as a C long where that is 8 bytes: memoryview's store
 # is ~10 ns faster for the native long than for "q", and it runs once per item.
 SLOT_FORMAT: Literal["l", "q"] = "l" if struct.calcsize("l") == 8 else "q"
@@ -217,6 +230,8 @@ def worker_main(
     workers: int,
     init: _worker.Payload | None,
     owner: int,
+    insights: bool = False,
+    profile: str | None = None,
 ) -> None:
     """The pool worker: run tasks from ``tasks`` until EXIT or EOF.
 
@@ -229,7 +244,12 @@ def worker_main(
         workers: how many slots there are (where the cancel ring starts).
         init: the initializer and its arguments, run once before the first task.
         owner: pid of the pool's process, which names shared-memory segments.
+        insights: count the time of each phase in the slot (see the module
+            docstring); a few clock reads per task, none per item.
+        profile: a directory: run the user's function under ``cProfile`` and
+            write this worker's statistics there when it exits normally.
     """
+    mark = time.perf_counter_ns()
     global _in_pool_worker
     _in_pool_worker = True
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
@@ -243,7 +263,6 @@ def worker_main(
     _worker.start_lifeline(cleanup=lambda: _segments.sweep(owner))
     mv = shared.create_memoryview().cast(SLOT_FORMAT)
     at = index * SLOT
-    ring_at = workers * SLOT
     mv[at + 3] = os.getpid()
     if init is not None:
         try:
@@ -253,6 +272,52 @@ def worker_main(
             _send(results, INIT_FAILED, 0, 0, pickle.dumps(_record(e), protocol=_wire.PROTOCOL))
             return
     _send(results, READY, 0, 0, b"")
+    if insights:
+        mark = _tick(mv, at + _STARTUP, mark)
+    profiler: Any = None
+    if profile is not None:
+        import cProfile  # noqa: PLC0415  (only a profiled pool's workers pay for it)
+
+        profiler = cProfile.Profile()
+    try:
+        _serve(tasks, results, mv, at, workers * SLOT, owner, writer, insights, mark, profiler)
+    finally:
+        if profiler is not None and profile is not None:
+            _dump_profile(profiler, profile)
+
+
+def _tick(mv: memoryview, field: int, mark: int) -> int:
+    """Add the time since ``mark`` to counter ``field``; the new mark."""
+    now = time.perf_counter_ns()
+    mv[field] += now - mark
+    return now
+
+
+def _dump_profile(profiler: Any, directory: str) -> None:
+    # Written under a temporary name then renamed: the parent reads only
+    # whole files. A failure (the directory is gone: the pool was dropped)
+    # must not make a clean exit look like a crash.
+    path = os.path.join(directory, f"{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        profiler.dump_stats(path + ".tmp")
+        os.replace(path + ".tmp", path + ".prof")
+    except OSError:
+        pass
+
+
+def _serve(
+    tasks: multiprocessing.connection.Connection,
+    results: multiprocessing.connection.Connection,
+    mv: memoryview,
+    at: int,
+    ring_at: int,
+    owner: int,
+    writer: str,
+    insights: bool,
+    mark: int,
+    profiler: Any,
+) -> None:
+    """worker_main's loop: one task frame in, one result frame out."""
     functions: OrderedDict[int, Any] = OrderedDict()
     header_size = TASK_HEADER.size
     while True:
@@ -260,6 +325,8 @@ def worker_main(
             frame = tasks.recv_bytes()
         except (EOFError, OSError):
             return  # the parent closed the pipe: it is shutting down or gone
+        if insights:
+            mark = _tick(mv, at + _IDLE, mark)
         seq, call_id, first, flags, fn_len, desc_len = TASK_HEADER.unpack_from(frame)
         if seq == EXIT_SEQ:
             return
@@ -286,6 +353,8 @@ def worker_main(
             mv[at + 1] = 0
             _oob.discard(descriptor)
             _send(results, SKIPPED, seq, 0, b"")
+            if insights:
+                mark = _tick(mv, at + _SEND, mark)
             continue
         start = time.perf_counter_ns()
         if isinstance(fn, _FnBytes):
@@ -303,9 +372,16 @@ def worker_main(
             items = _oob.loads(view[desc_at + desc_len :], descriptor)
         except BaseException as e:
             payload = pickle.dumps(_record(e), protocol=_wire.PROTOCOL)
+            if insights:
+                mark = _tick(mv, at + _UNPICKLE, mark)
+                mv[at + _TASKS] += 1
             _send(results, LOAD_FAILED, seq, time.perf_counter_ns() - start, payload)
+            if insights:
+                mark = _tick(mv, at + _SEND, mark)
             continue
         del view, frame, descriptor
+        if insights:
+            mark = _tick(mv, at + _UNPICKLE, mark)
         if isinstance(fn, _FnFailed):
             errors = dict.fromkeys(range(1 if flags & FLAG_STOP else len(items)), fn.record)
             values: list[Any] = [None] * len(errors)
@@ -313,19 +389,40 @@ def worker_main(
         else:
             mv[at + 2] = time.monotonic_ns()
             mv[at + 1] = 0
-            values, errors, ran = _run_items(fn, items, flags, mv, at)
+            if profiler is None:
+                values, errors, ran = _run_items(fn, items, flags, mv, at)
+            else:
+                try:
+                    profiler.enable()
+                except ValueError:
+                    # Another profiler is active here (Python >= 3.12 allows one):
+                    # the user's own; run unprofiled rather than fail the task.
+                    values, errors, ran = _run_items(fn, items, flags, mv, at)
+                else:
+                    try:
+                        values, errors, ran = _run_items(fn, items, flags, mv, at)
+                    finally:
+                        profiler.disable()
         del items
+        if insights:
+            mark = _tick(mv, at + _FUNCTION, mark)
         payload, out_of_band = b"", b""
         if not errors:
             try:
                 payload, out_of_band = _oob.dumps(values, "reference", owner, writer)
             except BaseException:
                 _dump_values(values, errors)
+        kind = DONE
         if errors:
             payload, out_of_band = _dump_mixed(values, errors, ran, owner, writer)
-            _send(results, MIXED, seq, time.perf_counter_ns() - start, payload, out_of_band)
-        else:
-            _send(results, DONE, seq, time.perf_counter_ns() - start, payload, out_of_band)
+            kind = MIXED
+        if insights:
+            mark = _tick(mv, at + _PICKLE, mark)
+            # Counted before the send: a parent that has the results sees the task.
+            mv[at + _TASKS] += 1
+        _send(results, kind, seq, time.perf_counter_ns() - start, payload, out_of_band)
+        if insights:
+            mark = _tick(mv, at + _SEND, mark)
         del values, errors, payload
 
 

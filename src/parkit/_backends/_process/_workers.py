@@ -80,6 +80,14 @@ class StatusBoard:
             return None
         return pos, started
 
+    def counters(self) -> list[tuple[int, ...]]:
+        """Each slot's insights counters (``_loop.INSIGHT_FIELDS``), in ns and tasks."""
+        first, n = _loop.INSIGHTS, len(_loop.INSIGHT_FIELDS)
+        return [
+            tuple(self._mv[at + first : at + first + n])
+            for at in range(0, self._ring_at, _loop.SLOT)
+        ]
+
     def cancel(self, call_id: int, after: int) -> None:
         """Tell every worker to skip call ``call_id``'s items past ``after``."""
         ring = self._ring_at + 2 * (self._ring_next % _loop.CANCEL_RING)
@@ -153,6 +161,8 @@ class Worker:
         owner: int,
         pool_name: str,
         budget: int | None,
+        insights: bool = False,
+        profile: str | None = None,
     ) -> Worker:
         """Start the worker process of ``slot``.
 
@@ -164,7 +174,7 @@ class Worker:
         result_r, result_w = ctx.Pipe(duplex=False)
         process = ctx.Process(
             target=_loop.worker_main,
-            args=(task_r, result_w, board.shared, slot, workers, init, owner),
+            args=(task_r, result_w, board.shared, slot, workers, init, owner, insights, profile),
             name=f"parkit-{pool_name}-w{slot}",
             daemon=False,
         )
