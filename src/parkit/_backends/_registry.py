@@ -28,7 +28,16 @@ BACKENDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "process": (
         "._process._engine",
         "ProcessEngine",
-        ("workers", "context", "initializer", "initargs", "max_tasks_per_worker", "idle_timeout"),
+        (
+            "workers",
+            "context",
+            "initializer",
+            "initargs",
+            "max_tasks_per_worker",
+            "idle_timeout",
+            "cpus",
+            "worker_logging",
+        ),
     ),
     "thread": ("._thread", "ThreadBackend", ("workers", "idle_timeout")),
     "serial": ("._serial", "SerialBackend", ()),
@@ -37,7 +46,7 @@ BACKENDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 #: Options that only some backends take: another backend refuses a value.
-_SPECIFIC = ("context", "initializer", "max_tasks_per_worker")
+_SPECIFIC = ("context", "initializer", "max_tasks_per_worker", "cpus")
 
 
 def _names() -> str:
@@ -58,8 +67,8 @@ def make_backend(backend: BackendLike, workers: int, **options: Any) -> Backend:
         backend: a registered name or a backend object.
         workers: how many items run at once, for a backend that takes it.
         options: ``context``, ``initializer``, ``initargs``,
-            ``max_tasks_per_worker``, ``idle_timeout``; ``None`` (or absent)
-            means unset.
+            ``max_tasks_per_worker``, ``idle_timeout``, ``cpus``,
+            ``worker_logging``; ``None`` (or absent) means unset.
 
     Raises:
         TypeError: ``backend`` is neither a name nor a backend object.

@@ -35,6 +35,7 @@ same bytes without blocking.
 
 from __future__ import annotations
 
+import _thread
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -51,6 +52,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5
 if TYPE_CHECKING:
     from typing import Any, Literal
 
+    from ..._core import _logs
+
 __all__ = [
     "CANCEL_RING",
     "DONE",
@@ -62,6 +65,7 @@ __all__ = [
     "INIT_FAILED",
     "LOADING",
     "LOAD_FAILED",
+    "LOG",
     "MIXED",
     "READY",
     "RESULT_HEADER",
@@ -92,6 +96,7 @@ MIXED = 2  # payload: pickle of (values, {pos: ExceptionRecord}, number of items
 LOAD_FAILED = 3  # payload: pickle of the ExceptionRecord; the items could not be unpickled
 INIT_FAILED = 4  # payload: pickle of the ExceptionRecord of the initializer's exception
 SKIPPED = 5  # payload: empty; the task's call was cancelled before it started
+LOG = 6  # payload: a log record (_logs.record_bytes); seq 0, sent by any thread, any time
 
 SLOT = 4  # int64 fields per worker: seq, pos, started_ns, pid
 # The same 8 bytes viewed as a C long where that is 8 bytes: memoryview's store
@@ -113,6 +118,12 @@ def in_pool_worker() -> bool:
     return _in_pool_worker
 
 
+# Log records are sent by whichever thread logs (a user's threads too), while
+# the main thread sends results: one frame at a time on the pipe. Uncontended
+# (no logging), it costs ~50 ns per frame.
+_send_lock = _thread.allocate_lock()
+
+
 def _send(
     conn: multiprocessing.connection.Connection,
     kind: int,
@@ -122,7 +133,9 @@ def _send(
     descriptor: bytes = b"",
 ) -> None:
     header = RESULT_HEADER.pack(kind, seq, busy, len(descriptor))
-    conn.send_bytes(b"".join((header, descriptor, payload)))
+    frame = b"".join((header, descriptor, payload))
+    with _send_lock:
+        conn.send_bytes(frame)
 
 
 def _record(exc: BaseException) -> _remote.ExceptionRecord:
@@ -217,6 +230,8 @@ def worker_main(
     workers: int,
     init: _worker.Payload | None,
     owner: int,
+    logs: _logs.Levels | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> None:
     """The pool worker: run tasks from ``tasks`` until EXIT or EOF.
 
@@ -229,8 +244,19 @@ def worker_main(
         workers: how many slots there are (where the cancel ring starts).
         init: the initializer and its arguments, run once before the first task.
         owner: pid of the pool's process, which names shared-memory segments.
+        logs: the parent's logging levels: forward records to the parent
+            (``_logs.py``); ``None``: leave logging alone.
+        cpus: the CPUs this worker may run on, set before anything else.
     """
     global _in_pool_worker
+    if cpus is not None:
+        # First: nothing of this worker's own runs on other CPUs.
+        try:
+            _worker.set_affinity(cpus)
+        except BaseException as e:
+            err = _record(e)
+            _send(results, INIT_FAILED, 0, 0, pickle.dumps(err, protocol=_wire.PROTOCOL))
+            return
     _in_pool_worker = True
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
     # what stops (SPEC §1: workers print no tracebacks).
@@ -245,6 +271,9 @@ def worker_main(
     at = index * SLOT
     ring_at = workers * SLOT
     mv[at + 3] = os.getpid()
+    if logs is not None:
+        # Before the initializer: what it logs reaches the parent too.
+        _worker.forward_logs(logs, lambda data: _send(results, LOG, 0, 0, data))
     if init is not None:
         try:
             initializer, initargs, _ = init.load()
