@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import observe_tasks
 import parkit
+from observe_tasks import LOGGER
 from parkit.errors import WorkerCrashed
-from tests import observe_tasks
-from tests.observe_tasks import LOGGER
 
 FORMAT = "%(processName)s %(process)d %(levelname)s %(message)s"
 
@@ -82,7 +82,7 @@ def test_pool_records_reach_the_parent_once_with_the_workers_identity(
     assert [r.getMessage() for r in records] == [f"item {i}" for i in range(6)]
     for i, record in enumerate(records):
         assert (record.process, record.processName) == who[i]
-        assert record.processName.startswith("parkit-")
+        assert str(record.processName).startswith("parkit-")
         assert record.process != os.getpid()
         assert (record.name, record.levelno, record.msg, record.args) == (
             LOGGER,
@@ -169,7 +169,7 @@ def test_unpicklable_argument_is_delivered_formatted(context: str, captured: Cap
     assert len(captured.records) == 2
     record = captured.records[0]
     assert (record.msg, record.args, record.getMessage()) == (message, None, message)
-    assert captured.records[1].getMessage().startswith("holding <unlocked _thread.lock")
+    assert str(captured.records[1].getMessage()).startswith("holding <unlocked _thread.lock")
 
 
 def test_exception_info_travels_as_text(context: str, captured: Captured) -> None:

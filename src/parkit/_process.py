@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from ._core import _logs, _remote, _wire
-from ._core._cpus import check_cpus
 from ._core._context import (
     MAIN_IMPORT_EXITCODE,
     ContextLike,
@@ -23,6 +22,7 @@ from ._core._context import (
     resolve_context,
     start_process,
 )
+from ._core._cpus import check_cpus
 from ._core._worker import Message, Payload, describe_callable, run_call
 from .errors import TaskTimeout
 

@@ -55,7 +55,7 @@ def check_cpus(cpus: object) -> frozenset[int] | None:
         return None
     if isinstance(cpus, str | bytes) or not hasattr(cpus, "__iter__"):
         raise TypeError(f"cpus must be a set of CPU numbers (ints), not {cpus!r}")
-    found = frozenset(cpus)  # type: ignore[call-overload]
+    found = frozenset(cpus)
     for cpu in found:
         if isinstance(cpu, bool) or not isinstance(cpu, int):
             raise TypeError(f"cpus must be a set of CPU numbers (ints), not {cpus!r}")

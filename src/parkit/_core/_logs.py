@@ -18,6 +18,7 @@ only when the parent configured logging.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import sys
 from collections.abc import Callable
@@ -51,9 +52,7 @@ def parent_levels() -> Levels | None:
     root = logging.root
     manager = root.manager
     configured = root.level != logging.WARNING or bool(manager.disable)
-    configured = configured or any(
-        not isinstance(h, logging.NullHandler) for h in root.handlers
-    )
+    configured = configured or any(not isinstance(h, logging.NullHandler) for h in root.handlers)
     levels: dict[str, int] = {}
     for name, logger in list(manager.loggerDict.items()):
         if not isinstance(logger, logging.Logger):
@@ -61,9 +60,7 @@ def parent_levels() -> Levels | None:
         if logger.level != logging.NOTSET:
             levels[name] = logger.level
             configured = True
-        if not configured and any(
-            not isinstance(h, logging.NullHandler) for h in logger.handlers
-        ):
+        if not configured and any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
             configured = True
     if not configured:
         return None
@@ -82,7 +79,9 @@ def install(levels: Levels, send: Callable[[bytes], object]) -> None:
     root_level, named, disable = levels
     root = logging.getLogger()
     loggers: list[logging.Logger] = [root]
-    loggers += [lg for lg in list(root.manager.loggerDict.values()) if isinstance(lg, logging.Logger)]
+    loggers += [
+        lg for lg in list(root.manager.loggerDict.values()) if isinstance(lg, logging.Logger)
+    ]
     for logger in loggers:
         # Inherited under fork (or added by a module the worker imported at
         # start): the parent's handlers run in the parent, on the forwarded
@@ -103,7 +102,7 @@ def install(levels: Levels, send: Callable[[bytes], object]) -> None:
 def _forward_handler(logging: Any, send: Callable[[bytes], object]) -> logging.Handler:
     formatter = logging.Formatter()  # formats an exception as the parent's default would
 
-    class _Forward(logging.Handler):  # type: ignore[name-defined,misc]
+    class _Forward(logging.Handler):  # type: ignore[misc]
         """Send each record to the parent, synchronously."""
 
         def emit(self, record: logging.LogRecord) -> None:
@@ -114,7 +113,7 @@ def _forward_handler(logging: Any, send: Callable[[bytes], object]) -> logging.H
             except Exception:
                 self.handleError(record)
 
-    return _Forward()  # type: ignore[no-any-return]
+    return _Forward()
 
 
 def record_bytes(record: logging.LogRecord, formatter: logging.Formatter) -> bytes:
@@ -167,10 +166,10 @@ def emit(payload: bytes | memoryview) -> None:
         original = data.pop("_parkit_msg_args", b"")
         record = logging.makeLogRecord(data)
         if original:
-            try:
+            # Not restored when it fails here (a class this process can't
+            # import): the message stays formatted, as the worker made it.
+            with contextlib.suppress(Exception):
                 record.msg, record.args = pickle.loads(original)
-            except Exception:
-                pass  # e.g. a class this process can't import: the message is formatted
         logging.getLogger(record.name).handle(record)
     except Exception:
         return

@@ -197,7 +197,8 @@ def set_affinity(cpus: frozenset[int]) -> None:
         os.sched_setaffinity(0, cpus)
     except OSError as e:
         raise OSError(
-            e.errno, f"could not set the CPU affinity of {_whoami()} to {sorted(cpus)}: {e.strerror}"
+            e.errno,
+            f"could not set the CPU affinity of {_whoami()} to {sorted(cpus)}: {e.strerror}",
         ) from None
 
 

@@ -254,8 +254,8 @@ def worker_main(
         try:
             _worker.set_affinity(cpus)
         except BaseException as e:
-            err = _record(e)
-            _send(results, INIT_FAILED, 0, 0, pickle.dumps(err, protocol=_wire.PROTOCOL))
+            failure = _record(e)
+            _send(results, INIT_FAILED, 0, 0, pickle.dumps(failure, protocol=_wire.PROTOCOL))
             return
     _in_pool_worker = True
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
