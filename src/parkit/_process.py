@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from ._core import _remote, _wire
+from ._core import _logs, _remote, _wire
 from ._core._context import (
     MAIN_IMPORT_EXITCODE,
     ContextLike,
@@ -22,6 +22,7 @@ from ._core._context import (
     resolve_context,
     start_process,
 )
+from ._core._cpus import check_cpus
 from ._core._worker import Message, Payload, describe_callable, run_call
 from .errors import TaskTimeout
 
@@ -74,6 +75,19 @@ class Process(Generic[R]):
         daemon: as in the stdlib (default: inherited from the creating process).
         context: start method name or ``multiprocessing`` context
             (default: :func:`parkit.default_context`).
+        cpus: the CPU numbers the child may run on (its affinity), set first
+            thing in the child, before the target runs; ``None`` leaves it
+            as inherited.
+        worker_logging: forward what the child logs with :mod:`logging` to
+            this process's handlers, with this process's levels (if it set up
+            logging when ``start()`` is called; docs/observability.md).
+            ``False`` if the target configures logging itself.
+
+    Raises:
+        TypeError: ``target`` is not callable, or ``cpus`` not a set of ints.
+        ValueError: ``cpus`` is empty or names a CPU the machine lacks.
+        NotImplementedError: ``cpus`` on a platform without
+            ``os.sched_setaffinity``.
     """
 
     # Whether the child prints the target's exception (stdlib behaviour) besides
@@ -89,9 +103,13 @@ class Process(Generic[R]):
         name: str | None = None,
         daemon: bool | None = None,
         context: ContextLike = None,
+        cpus: Iterable[int] | None = None,
+        worker_logging: bool = True,
     ) -> None:
         if not callable(target):
             raise TypeError(f"target must be callable, not {type(target).__name__}")
+        self._cpus = check_cpus(cpus)
+        self._worker_logging = bool(worker_logging)
         self._ctx = resolve_context(context)
         self._target = target
         self._args = tuple(args)
@@ -100,12 +118,22 @@ class Process(Generic[R]):
         self._writer: multiprocessing.connection.Connection | None = writer
         self._process: multiprocessing.process.BaseProcess = self._ctx.Process(  # type: ignore[attr-defined]
             target=run_call,
-            args=(Payload(target, self._args, self._kwargs), writer, self._PRINT_ERRORS),
+            args=(
+                Payload(target, self._args, self._kwargs),
+                writer,
+                self._PRINT_ERRORS,
+                None,
+                self._cpus,
+            ),
             name=name,
             daemon=daemon,
         )
         self._lock = threading.Lock()
         self._message: Message | None = None
+        # Set when the child forwards log records: a thread reads its pipe
+        # (records as they come, then the message) until it ends.
+        self._pump: threading.Thread | None = None
+        self._outcome = threading.Event()  # the pump has the message, or the child ended
         self._what = describe_callable(target)
 
     # -- the stdlib surface -------------------------------------------------
@@ -121,6 +149,11 @@ class Process(Generic[R]):
         """
         if self._writer is None:
             raise RuntimeError("a process can only be started once")
+        levels = _logs.parent_levels() if self._worker_logging else None
+        if levels is not None:
+            # The levels as they are now, when the child starts.
+            args = self._process._args  # type: ignore[attr-defined]
+            self._process._args = (*args[:3], levels, *args[4:])  # type: ignore[attr-defined]
         try:
             start_process(self._process, "print" if self._PRINT_ERRORS else "quiet")
         finally:
@@ -129,6 +162,13 @@ class Process(Generic[R]):
             self._writer.close()
             self._writer = None
         _live.add(self)
+        if levels is not None:
+            # Read the pipe from now on, whatever the caller does: a child that
+            # logs more than a pipe holds would otherwise wait for join().
+            self._pump = threading.Thread(
+                target=self._read_pipe, name=f"parkit-{self.name}-logs", daemon=True
+            )
+            self._pump.start()
         pid = self._process.pid
         assert pid is not None
         # Tell the far end of each parkit Connection given directly as an
@@ -155,6 +195,9 @@ class Process(Generic[R]):
         self._wait_message(deadline)
         self._process.join(_remaining(deadline))
         if self._process.exitcode is not None:
+            if self._pump is not None:
+                # Ended: the pump is handing on its last records, if any.
+                self._pump.join(_remaining(deadline))
             _live.discard(self)
 
     def is_alive(self) -> bool:
@@ -172,6 +215,8 @@ class Process(Generic[R]):
     def close(self) -> None:
         """Release the process object's resources (the child must have ended)."""
         self._process.close()
+        if self._pump is not None:
+            self._pump.join()  # it ends with the child, which has ended
         self._reader.close()
         _live.discard(self)
 
@@ -224,6 +269,8 @@ class Process(Generic[R]):
         Returns whether the outcome is known: a message arrived or the child
         ended without one.
         """
+        if self._pump is not None:
+            return self._outcome.wait(_remaining(deadline))
         with self._lock:
             if self._message is not None:
                 return True
@@ -251,6 +298,38 @@ class Process(Generic[R]):
                 if not self._reader.poll(0):
                     self._reader.close()
                     return True
+
+    def _read_pipe(self) -> None:
+        """The pump: hand on log records as they come, keep the message; until the end."""
+        reader, sentinel = self._reader, self._process.sentinel
+        try:
+            while True:
+                ready = multiprocessing.connection.wait([reader, sentinel])
+                if reader in ready:
+                    if not self._take(reader):
+                        return
+                    continue
+                # Only the sentinel: the child ended. What it sent before is
+                # in the pipe (EOF may never come: a sibling forked meanwhile
+                # can hold a copy of the writing end).
+                while reader.poll(0) and self._take(reader):
+                    pass
+                return
+        finally:
+            self._outcome.set()
+
+    def _take(self, reader: multiprocessing.connection.Connection) -> bool:
+        """Read one frame; False at EOF."""
+        try:
+            raw = reader.recv_bytes()
+        except (EOFError, OSError):
+            return False
+        if raw[:1] == _logs.PROCESS_LOG_TAG:
+            _logs.emit(memoryview(raw)[1:])
+            return True
+        self._message = _wire.loads(raw)
+        self._outcome.set()
+        return True
 
     def result(self, timeout: float | None = None) -> R:
         """Wait for the target to finish; return its value or raise its exception.

@@ -37,6 +37,8 @@ BACKENDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
             "idle_timeout",
             "insights",
             "profile",
+            "cpus",
+            "worker_logging",
         ),
     ),
     "thread": ("._thread", "ThreadBackend", ("workers", "idle_timeout")),
@@ -46,7 +48,7 @@ BACKENDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 #: Options that only some backends take: another backend refuses a value.
-_SPECIFIC = ("context", "initializer", "max_tasks_per_worker", "insights", "profile")
+_SPECIFIC = ("context", "initializer", "max_tasks_per_worker", "insights", "profile", "cpus")
 
 
 def _names() -> str:
@@ -68,7 +70,7 @@ def make_backend(backend: BackendLike, workers: int, **options: Any) -> Backend:
         workers: how many items run at once, for a backend that takes it.
         options: ``context``, ``initializer``, ``initargs``,
             ``max_tasks_per_worker``, ``idle_timeout``, ``insights``,
-            ``profile``; ``None`` (or absent)
+            ``profile``, ``cpus``, ``worker_logging``; ``None`` (or absent)
             means unset.
 
     Raises:

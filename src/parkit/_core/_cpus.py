@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-__all__ = ["usable_cpus"]
+__all__ = ["check_cpus", "usable_cpus"]
 
 
 def _cgroup_limit() -> int | None:
@@ -37,3 +37,40 @@ def usable_cpus() -> int:
     if limit is not None:
         count = min(count, limit)
     return max(1, count)
+
+
+def check_cpus(cpus: object) -> frozenset[int] | None:
+    """``cpus`` as given to ``Pool``/``Process``, checked in the parent.
+
+    Returns:
+        The CPU numbers, or ``None`` for no affinity.
+
+    Raises:
+        TypeError: not an iterable of ints.
+        ValueError: empty, or a CPU this machine does not have.
+        NotImplementedError: this platform has no way to set a process's
+            affinity (``os.sched_setaffinity``: Linux and some BSDs).
+    """
+    if cpus is None:
+        return None
+    if isinstance(cpus, str | bytes) or not hasattr(cpus, "__iter__"):
+        raise TypeError(f"cpus must be a set of CPU numbers (ints), not {cpus!r}")
+    found = frozenset(cpus)
+    for cpu in found:
+        if isinstance(cpu, bool) or not isinstance(cpu, int):
+            raise TypeError(f"cpus must be a set of CPU numbers (ints), not {cpus!r}")
+    if not found:
+        raise ValueError("cpus must name at least one CPU, not an empty set")
+    if not hasattr(os, "sched_setaffinity"):
+        import sys  # noqa: PLC0415
+
+        raise NotImplementedError(
+            f"cpus= needs os.sched_setaffinity, which Python does not offer on {sys.platform!r}"
+        )
+    machine = os.cpu_count() or 1
+    bad = sorted(cpu for cpu in found if not 0 <= cpu < machine)
+    if bad:
+        raise ValueError(
+            f"cpus names CPUs this machine does not have: {bad} (it has CPUs 0 to {machine - 1})"
+        )
+    return found

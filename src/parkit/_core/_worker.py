@@ -37,13 +37,17 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5
 if TYPE_CHECKING:
     from typing import Any, Literal, NoReturn
 
+    from . import _logs
+
 __all__ = [
     "Message",
     "Payload",
     "WorkerInfo",
     "current_worker",
     "describe_callable",
+    "forward_logs",
     "run_call",
+    "set_affinity",
     "start_lifeline",
 ]
 
@@ -183,8 +187,48 @@ def start_lifeline(cleanup: Callable[[], object] | None = None) -> None:
     _thread.start_new_thread(watch, ())
 
 
+def set_affinity(cpus: frozenset[int]) -> None:
+    """Pin this process to ``cpus`` (validated by the parent).
+
+    Raises:
+        OSError: the kernel refused (a CPU outside this process's cpuset).
+    """
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as e:
+        raise OSError(
+            e.errno,
+            f"could not set the CPU affinity of {_whoami()} to {sorted(cpus)}: {e.strerror}",
+        ) from None
+
+
+def _whoami() -> str:
+    return f"process {multiprocessing.current_process().name!r} (pid {os.getpid()})"
+
+
+def forward_logs(levels: _logs.Levels, send: Callable[[bytes], object]) -> None:
+    """Send this process's log records to the parent (see ``_logs.py``)."""
+    from . import _logs  # noqa: PLC0415  (only when the parent configured logging)
+
+    _logs.install(levels, send)
+
+
+# Log records go on the result pipe from whichever thread logs: one frame at a time.
+_send_lock = _thread.allocate_lock()
+
+
 def _send(conn: multiprocessing.connection.Connection, message: Message) -> None:
-    conn.send_bytes(_wire.dumps(message, main="reference"))
+    data = _wire.dumps(message, main="reference")
+    with _send_lock:
+        conn.send_bytes(data)
+
+
+def _send_log(conn: multiprocessing.connection.Connection, record: bytes) -> None:
+    # A Message pickle starts with b"\x80": the tag (_logs.PROCESS_LOG_TAG)
+    # tells the parent's reader a record apart.
+    data = b"L" + record
+    with _send_lock:
+        conn.send_bytes(data)
 
 
 def _raised(where: str, exc: BaseException) -> Message:
@@ -195,6 +239,8 @@ def run_call(
     payload: Payload,
     conn: multiprocessing.connection.Connection,
     print_errors: bool,
+    logs: _logs.Levels | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> None:
     """Run one call in this child and send its :class:`Message` to the parent.
 
@@ -206,8 +252,17 @@ def run_call(
             (``parkit.Process``); otherwise exit quietly with that code
             (``parkit.run``, whose caller gets the exception). The same goes
             for a failure to rebuild the call or to pickle the result.
+        logs: the parent's logging levels: forward log records on ``conn``
+            ahead of the message (``_logs.py``); ``None``: leave logging alone.
+        cpus: the CPUs this child may run on, set before anything else.
     """
     global _worker
+    affinity_error: BaseException | None = None
+    if cpus is not None:
+        try:
+            set_affinity(cpus)
+        except OSError as e:
+            affinity_error = e
     me = multiprocessing.current_process()
     _worker = WorkerInfo(me.name, os.getpid())
     parent = multiprocessing.parent_process()
@@ -220,6 +275,11 @@ def run_call(
         # here would only be noise (SPEC: workers print no tracebacks).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     where = f"process {me.name!r} (pid {os.getpid()})"
+    if affinity_error is not None:
+        _send(conn, _raised(where, affinity_error))
+        _fail(affinity_error, print_errors)
+    if logs is not None:
+        forward_logs(logs, lambda data: _send_log(conn, data))
     try:
         fn, args, kwargs = payload.load()
     except BaseException as e:

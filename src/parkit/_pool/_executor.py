@@ -29,7 +29,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from .._backends._process._engine import ProcessEngine
 from .._backends._protocol import Batch, BatchResult, Call, new_call_id
-from .._core._cpus import usable_cpus
+from .._core._cpus import check_cpus, usable_cpus
 from ._pool import submit_call
 
 __all__ = ["ProcessPoolExecutor"]
@@ -79,6 +79,12 @@ class ProcessPoolExecutor(Executor):
             (a ``BrokenProcessPool``).
         initargs: arguments for ``initializer``.
         max_tasks_per_child: a worker is replaced after this many tasks.
+        cpus: (parkit only) the CPU numbers every worker may run on, set
+            before the initializer; with no ``max_workers``, ``len(cpus)``
+            workers.
+        worker_logging: (parkit only) forward the workers' log records to this
+            process's handlers (docs/observability.md); ``False`` if the
+            initializer configures logging itself.
 
     Raises:
         ValueError: ``max_workers`` or ``max_tasks_per_child`` is not positive.
@@ -94,9 +100,12 @@ class ProcessPoolExecutor(Executor):
         initargs: tuple[Any, ...] = (),
         *,
         max_tasks_per_child: int | None = None,
+        cpus: Iterable[int] | None = None,
+        worker_logging: bool = True,
     ) -> None:
+        cpu_set = check_cpus(cpus)
         if max_workers is None:
-            max_workers = usable_cpus()
+            max_workers = len(cpu_set) if cpu_set is not None else usable_cpus()
         elif max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
@@ -113,6 +122,8 @@ class ProcessPoolExecutor(Executor):
             initializer=initializer,
             initargs=tuple(initargs),
             max_tasks_per_worker=max_tasks_per_child,
+            cpus=cpu_set,
+            worker_logging=worker_logging,
         )
         self._shutdown_lock = threading.Lock()
         self._shutdown = False

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 from .._backends._protocol import Backend, Batch, Call, new_call_id
 from .._backends._registry import BackendLike, make_backend
 from .._core._context import ContextLike
-from .._core._cpus import usable_cpus
+from .._core._cpus import check_cpus, usable_cpus
 from ..errors import SerializationError
 from ._mapping import Errors, Progress, check_options, map_list, run_map
 
@@ -67,9 +67,19 @@ class Pool:
             process backend only.
         profile: the workers run the function under ``cProfile``
             (:meth:`profile`); process backend only.
+        cpus: the CPU numbers every worker process may run on (its
+            affinity), set first thing in the worker, before the initializer
+            and any task. With ``cpus`` and no ``workers``, the pool has
+            ``len(cpus)`` workers. Process backend only.
+        worker_logging: forward what the workers log with :mod:`logging` to
+            this process's handlers, with this process's levels (if it set up
+            logging; docs/observability.md). ``False`` if the initializer
+            configures logging in the workers itself.
 
     Raises:
         ValueError, TypeError: an option has a bad value.
+        NotImplementedError: ``cpus`` on a platform without
+            ``os.sched_setaffinity``.
         SerializationError: ``initializer``/``initargs`` can't be pickled.
     """
 
@@ -87,6 +97,8 @@ class Pool:
         idle_timeout: float | None = None,
         insights: bool = False,
         profile: bool = False,
+        cpus: Iterable[int] | None = None,
+        worker_logging: bool = True,
     ) -> None:
         check_options(chunksize=chunksize, timeout=timeout, errors="raise", workers=workers)
         if initializer is not None and not callable(initializer):
@@ -108,7 +120,11 @@ class Pool:
         for flag, value in (("insights", insights), ("profile", profile)):
             if not isinstance(value, bool):
                 raise TypeError(f"{flag} must be a bool, not {type(value).__qualname__}")
-        self._workers = workers if workers is not None else usable_cpus()
+        cpu_set = check_cpus(cpus)
+        if workers is None:
+            # Pinned to n CPUs, more than n workers would only take turns.
+            workers = len(cpu_set) if cpu_set is not None else usable_cpus()
+        self._workers = workers
         self._backend = make_backend(
             backend,
             self._workers,
@@ -120,6 +136,8 @@ class Pool:
             # None, not False: the other backends refuse any value (_registry.py).
             insights=insights or None,
             profile=profile or None,
+            cpus=cpu_set,
+            worker_logging=worker_logging,
         )
         if backend == "dask" or not isinstance(backend, str):
             self._workers = self._backend.workers  # a cluster's threads, an object's own

@@ -54,7 +54,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as _errors
-from ..._core import _context, _oob, _remote, _wire, _worker
+from ..._core import _context, _logs, _oob, _remote, _wire, _worker
+from ..._core._cpus import check_cpus
 from ...errors import describe_exitcode
 from .._protocol import Batch, BatchResult, Call
 from . import _loop
@@ -134,7 +135,11 @@ class ProcessEngine:
         name: str | None = None,
         insights: bool | None = None,
         profile: bool | None = None,
+        cpus: Any = None,
+        worker_logging: bool = True,
     ) -> None:
+        self._cpus = check_cpus(cpus)
+        self._worker_logging = bool(worker_logging)
         self._ctx = _context.resolve_context(context)
         self.start_method: str = self._ctx.get_start_method()
         self._workers = workers
@@ -486,6 +491,10 @@ class ProcessEngine:
                 self._max_tasks,
                 self._insights,
                 self._profile_dir,
+                # The levels as they are when this worker starts (a replacement
+                # gets the current ones); None when the parent never set up logging.
+                _logs.parent_levels() if self._worker_logging else None,
+                self._cpus,
             )
         except Exception as e:
             err = _errors.PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
@@ -614,6 +623,9 @@ class ProcessEngine:
         view = memoryview(frame)
         at = _loop.RESULT_HEADER.size
         descriptor, payload = view[at : at + desc_len], view[at + desc_len :]
+        if kind == _loop.LOG:
+            _logs.emit(payload)
+            return
         if kind == _loop.READY:
             w.ready = True
             self._start_failures = 0

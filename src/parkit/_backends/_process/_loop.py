@@ -40,6 +40,7 @@ same bytes without blocking.
 
 from __future__ import annotations
 
+import _thread
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -56,6 +57,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5
 if TYPE_CHECKING:
     from typing import Any, Literal
 
+    from ..._core import _logs
+
 __all__ = [
     "CANCEL_RING",
     "DONE",
@@ -69,6 +72,7 @@ __all__ = [
     "INSIGHT_FIELDS",
     "LOADING",
     "LOAD_FAILED",
+    "LOG",
     "MIXED",
     "READY",
     "RESULT_HEADER",
@@ -99,6 +103,7 @@ MIXED = 2  # payload: pickle of (values, {pos: ExceptionRecord}, number of items
 LOAD_FAILED = 3  # payload: pickle of the ExceptionRecord; the items could not be unpickled
 INIT_FAILED = 4  # payload: pickle of the ExceptionRecord of the initializer's exception
 SKIPPED = 5  # payload: empty; the task's call was cancelled before it started
+LOG = 6  # payload: a log record (_logs.record_bytes); seq 0, sent by any thread, any time
 
 # Insights counters in a slot, after its 4 status words (docs/observability.md):
 # the worker's time from its loop's start, cut at each phase boundary, so the
@@ -126,6 +131,12 @@ def in_pool_worker() -> bool:
     return _in_pool_worker
 
 
+# Log records are sent by whichever thread logs (a user's threads too), while
+# the main thread sends results: one frame at a time on the pipe. Uncontended
+# (no logging), it costs ~50 ns per frame.
+_send_lock = _thread.allocate_lock()
+
+
 def _send(
     conn: multiprocessing.connection.Connection,
     kind: int,
@@ -135,7 +146,9 @@ def _send(
     descriptor: bytes = b"",
 ) -> None:
     header = RESULT_HEADER.pack(kind, seq, busy, len(descriptor))
-    conn.send_bytes(b"".join((header, descriptor, payload)))
+    frame = b"".join((header, descriptor, payload))
+    with _send_lock:
+        conn.send_bytes(frame)
 
 
 def _record(exc: BaseException) -> _remote.ExceptionRecord:
@@ -232,6 +245,8 @@ def worker_main(
     owner: int,
     insights: bool = False,
     profile: str | None = None,
+    logs: _logs.Levels | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> None:
     """The pool worker: run tasks from ``tasks`` until EXIT or EOF.
 
@@ -248,9 +263,20 @@ def worker_main(
             docstring); a few clock reads per task, none per item.
         profile: a directory: run the user's function under ``cProfile`` and
             write this worker's statistics there when it exits normally.
+        logs: the parent's logging levels: forward records to the parent
+            (``_logs.py``); ``None``: leave logging alone.
+        cpus: the CPUs this worker may run on, set before anything else.
     """
     mark = time.perf_counter_ns()
     global _in_pool_worker
+    if cpus is not None:
+        # First: nothing of this worker's own runs on other CPUs.
+        try:
+            _worker.set_affinity(cpus)
+        except BaseException as e:
+            failure = _record(e)
+            _send(results, INIT_FAILED, 0, 0, pickle.dumps(failure, protocol=_wire.PROTOCOL))
+            return
     _in_pool_worker = True
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
     # what stops (SPEC §1: workers print no tracebacks).
@@ -264,6 +290,9 @@ def worker_main(
     mv = shared.create_memoryview().cast(SLOT_FORMAT)
     at = index * SLOT
     mv[at + 3] = os.getpid()
+    if logs is not None:
+        # Before the initializer: what it logs reaches the parent too.
+        _worker.forward_logs(logs, lambda data: _send(results, LOG, 0, 0, data))
     if init is not None:
         try:
             initializer, initargs, _ = init.load()

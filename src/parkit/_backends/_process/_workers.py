@@ -18,9 +18,12 @@ import selectors
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._core import _context, _segments, _worker
+
+if TYPE_CHECKING:
+    from ..._core import _logs
 from . import _loop
 from ._channel import WorkerChannel
 from ._jobs import Job
@@ -163,8 +166,13 @@ class Worker:
         budget: int | None,
         insights: bool = False,
         profile: str | None = None,
+        logs: _logs.Levels | None = None,
+        cpus: frozenset[int] | None = None,
     ) -> Worker:
         """Start the worker process of ``slot``.
+
+        ``logs``: the parent's logging levels, for a worker that forwards its
+        records; ``cpus``: the worker's CPU affinity.
 
         Raises:
             Exception: what starting the process raised (nothing is left open).
@@ -174,7 +182,19 @@ class Worker:
         result_r, result_w = ctx.Pipe(duplex=False)
         process = ctx.Process(
             target=_loop.worker_main,
-            args=(task_r, result_w, board.shared, slot, workers, init, owner, insights, profile),
+            args=(
+                task_r,
+                result_w,
+                board.shared,
+                slot,
+                workers,
+                init,
+                owner,
+                insights,
+                profile,
+                logs,
+                cpus,
+            ),
             name=f"parkit-{pool_name}-w{slot}",
             daemon=False,
         )

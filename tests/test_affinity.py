@@ -1,0 +1,96 @@
+"""``cpus=``: CPU affinity set in the child before user code runs (issue 15, SPEC §8)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import observe_tasks
+import parkit
+
+#: One CPU this test process may run on, and the CPUs the machine has.
+CPU = min(os.sched_getaffinity(0))
+MACHINE = os.cpu_count() or 1
+
+
+def test_process_runs_on_the_given_cpus(context: str) -> None:
+    with parkit.Process(observe_tasks.affinity, context=context, cpus={CPU}) as process:
+        process.start()
+        assert process.result(timeout=60) == ({CPU}, None)
+    assert process.exitcode == 0
+
+
+def test_pool_workers_run_on_the_given_cpus_before_the_initializer(context: str) -> None:
+    with parkit.Pool(
+        2, context=context, cpus=[CPU], initializer=observe_tasks.remember_affinity
+    ) as pool:
+        assert pool.map(observe_tasks.affinity, range(4), chunksize=1) == [({CPU}, {CPU})] * 4
+
+
+def test_pool_with_cpus_and_no_workers_has_one_worker_per_cpu() -> None:
+    cpus = os.sched_getaffinity(0)
+    with parkit.Pool(cpus=cpus, context="fork") as pool:
+        assert pool.workers == len(cpus)
+        assert pool.submit(observe_tasks.affinity).result(timeout=60) == (cpus, None)
+    with parkit.Pool(cpus={CPU}) as pool:
+        assert pool.workers == 1
+
+
+def test_executor_takes_cpus(context: str) -> None:
+    with parkit.ProcessPoolExecutor(mp_context=context, cpus=frozenset({CPU})) as ex:
+        assert ex._max_workers == 1
+        assert ex.submit(observe_tasks.affinity).result(timeout=60) == ({CPU}, None)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "error", "message"),
+    [
+        (set(), ValueError, "cpus must name at least one CPU, not an empty set"),
+        (
+            {-1},
+            ValueError,
+            f"cpus names CPUs this machine does not have: [-1] (it has CPUs 0 to {MACHINE - 1})",
+        ),
+        (
+            {0, MACHINE, MACHINE + 3},
+            ValueError,
+            f"cpus names CPUs this machine does not have: [{MACHINE}, {MACHINE + 3}] "
+            f"(it has CPUs 0 to {MACHINE - 1})",
+        ),
+        ("0", TypeError, "cpus must be a set of CPU numbers (ints), not '0'"),
+        (0, TypeError, "cpus must be a set of CPU numbers (ints), not 0"),
+        ({1.0}, TypeError, "cpus must be a set of CPU numbers (ints), not {1.0}"),
+        ({True}, TypeError, "cpus must be a set of CPU numbers (ints), not {True}"),
+    ],
+)
+def test_bad_cpus_are_refused_in_the_parent(
+    cpus: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as info:
+        parkit.Process(observe_tasks.affinity, cpus=cpus)  # type: ignore[arg-type]
+    assert str(info.value) == message
+    with pytest.raises(error) as info:
+        parkit.Pool(1, cpus=cpus)  # type: ignore[arg-type]
+    assert str(info.value) == message
+    with pytest.raises(error) as info:
+        parkit.ProcessPoolExecutor(1, cpus=cpus)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_cpus_is_for_the_process_backend_only() -> None:
+    with pytest.raises(ValueError, match="cpus= applies") as info:
+        parkit.Pool(1, backend="thread", cpus={CPU})
+    assert str(info.value) == "cpus= applies to the 'process' backend only, not 'thread'"
+
+
+def test_platform_without_affinity_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_setaffinity")
+    expected = f"cpus= needs os.sched_setaffinity, which Python does not offer on {sys.platform!r}"
+    with pytest.raises(NotImplementedError) as info:
+        parkit.Process(observe_tasks.affinity, cpus={CPU})
+    assert str(info.value) == expected
+    with pytest.raises(NotImplementedError) as info:
+        parkit.Pool(1, cpus={CPU})
+    assert str(info.value) == expected
