@@ -46,6 +46,7 @@ __all__ = [
     "current_worker",
     "describe_callable",
     "forward_logs",
+    "parent_gone",
     "run_call",
     "set_affinity",
     "start_lifeline",
@@ -185,6 +186,21 @@ def start_lifeline(cleanup: Callable[[], object] | None = None) -> None:
         os._exit(1)
 
     _thread.start_new_thread(watch, ())
+
+
+def parent_gone() -> bool:
+    """Whether this child's parent has died (its sentinel reads EOF), without waiting."""
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    if sentinel is None:
+        return False
+    import select  # noqa: PLC0415 - loaded by multiprocessing.connection anyway
+
+    try:
+        readable, _, _ = select.select([sentinel], [], [], 0)
+    except (OSError, ValueError):
+        return True  # closed under us: nothing left to watch
+    return bool(readable)
 
 
 def set_affinity(cpus: frozenset[int]) -> None:

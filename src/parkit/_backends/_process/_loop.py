@@ -353,7 +353,12 @@ def _serve(
         try:
             frame = tasks.recv_bytes()
         except (EOFError, OSError):
-            return  # the parent closed the pipe: it is shutting down or gone
+            # The parent closed the pipe: it is shutting down, or gone. If gone,
+            # remove its segments now: the lifeline thread would too, but this
+            # return may end the process before that thread has run.
+            if _worker.parent_gone():
+                _segments.sweep(owner)
+            return
         if insights:
             mark = _tick(mv, at + _IDLE, mark)
         seq, call_id, first, flags, fn_len, desc_len = TASK_HEADER.unpack_from(frame)
