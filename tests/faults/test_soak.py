@@ -2,8 +2,8 @@
 
 Every task is accounted for exactly once (its value or its typed error), and the
 pool's process count and the parent's open descriptors do not grow. 40 s on
-Python 3.11 and 10 s on the others by default; ``PARKIT_SOAK_SECONDS`` sets the length, ``PARKIT_SOAK_SEED`` the
-seed (printed on failure).
+Python 3.11 and 10 s on the others by default; ``PARKIT_SOAK_SECONDS`` sets the
+length, ``PARKIT_SOAK_SEED`` the seed (printed on failure).
 """
 
 from __future__ import annotations
