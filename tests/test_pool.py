@@ -449,3 +449,21 @@ def test_calls_across_idle_exits_are_served(context: str) -> None:
             time.sleep((i % 4) * 0.03)
         io_threads = [t for t in threading.enumerate() if t.name.startswith("parkit-pool")]
         assert len(io_threads) <= 1
+
+
+def test_thread_backend_shutdown_does_not_wait_for_a_finished_items_timeout() -> None:
+    # The watchdog slept until the item's deadline (here 120 s, past the test's
+    # own limit) although the item was done long before.
+    gate = threading.Event()
+    pool = parkit.Pool(1, backend="thread", timeout=120.0)
+    future = pool.submit(gate.wait, 60)
+    wake: Any = pool.backend._wake  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while not wake._waiters:  # the watchdog is asleep until the deadline
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    gate.set()
+    assert future.result(timeout=30) is True
+    started = time.monotonic()
+    pool.shutdown(wait=True)
+    assert time.monotonic() - started < 30

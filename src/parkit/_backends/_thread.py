@@ -190,6 +190,10 @@ class ThreadBackend:
             for thread in threads:
                 if thread is not threading.current_thread():
                     thread.join()
-            watchdog = self._watchdog
+            with self._lock:
+                watchdog = self._watchdog
+                # It sleeps until the next deadline (a call's timeout, maybe a
+                # minute away) even when that item is done: wake it to see.
+                self._wake.notify_all()
             if watchdog is not None:
                 watchdog.join()
