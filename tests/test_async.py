@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -25,6 +27,12 @@ from async_tasks import start_then_block, wait_for
 from tasks import InputError, ItemError, gen_then_raise, poly, serial_outcome, square
 
 BOUND_S = 30.0
+
+_REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="none")
+
+
+def _request_and(x: str) -> str:
+    return f"{_REQUEST.get()}:{x}"
 
 T = TypeVar("T")
 
@@ -106,6 +114,78 @@ def test_one_shot_amap_does_not_block_the_loop(context: str) -> None:
 
     assert run(main()) == [True, True]
     assert ticks == list(range(20))
+
+
+def test_serial_amap_runs_its_items_off_the_loop() -> None:
+    # backend="serial" runs items where the core runs: for amap that is a
+    # driver thread, so an item may wait for a coroutine on the same loop.
+    release = threading.Event()
+    threads: list[str] = []
+
+    def wait_then_name(x: int) -> int:
+        threads.append(threading.current_thread().name)
+        assert release.wait(BOUND_S)
+        return x
+
+    async def main() -> list[int]:
+        work = asyncio.ensure_future(parkit.amap(wait_then_name, [1, 2], backend="serial"))
+        await until(lambda: bool(threads))
+        release.set()
+        return await work
+
+    assert run(main()) == [1, 2]
+    assert threads == ["parkit-async-driver"] * 2
+
+
+def test_amap_sees_the_callers_context_variables() -> None:
+    # The driver thread runs the call in a copy of the awaiting task's context,
+    # as the blocking map runs it in the caller's.
+    async def main() -> list[str]:
+        token = _REQUEST.set("req-7")
+        try:
+            return await parkit.amap(_request_and, ["a", "b"], backend="serial")
+        finally:
+            _REQUEST.reset(token)
+
+    assert run(main()) == ["req-7:a", "req-7:b"]
+
+
+def test_concurrent_amaps_on_one_pool_each_progress() -> None:
+    # Each awaiting call has a driver of its own: a call whose items wait does
+    # not hold up another one on the same pool.
+    async def main() -> tuple[list[bool], list[int]]:
+        release = threading.Event()
+        with parkit.Pool(3, backend="thread") as pool:
+            waiting = asyncio.ensure_future(pool.amap(release.wait, [BOUND_S] * 2))
+            other = await pool.amap(square, [1, 2, 3])
+            release.set()
+            return await waiting, other
+
+    assert run(main()) == ([True, True], [1, 4, 9])
+
+
+def test_a_progress_callable_is_called_on_the_loops_thread() -> None:
+    calls: list[tuple[int, int | None, str]] = []
+
+    def report(done: int, total: int | None) -> None:
+        calls.append((done, total, threading.current_thread().name))
+
+    async def main() -> list[int]:
+        return await parkit.amap(square, [1, 2, 3], backend="thread", chunksize=1, progress=report)
+
+    assert run(main()) == [1, 4, 9]
+    assert [(d, t) for d, t, _ in calls] == [(1, 3), (2, 3), (3, 3)]
+    assert {name for _, _, name in calls} == {threading.main_thread().name}
+
+
+def test_idle_driver_threads_exit() -> None:
+    from parkit._pool import _async
+
+    assert run(parkit.amap(square, [2], backend="serial")) == [4]
+    drivers = [t for t in threading.enumerate() if t.name == "parkit-async-driver"]
+    assert len(drivers) == 1
+    drivers[0].join(timeout=_async._IDLE_S + BOUND_S)
+    assert not drivers[0].is_alive()
 
 
 # --------------------------------------------------------------------- cancellation

@@ -1,17 +1,22 @@
 """The asyncio twins: ``parkit.amap``/``aimap``/``astarmap`` and the ``Pool.a*`` methods.
 
 They run the mapping layer's core (:func:`parkit._pool._mapping.map_core`),
-the same one ``map``/``imap`` run, with a driver that awaits the finished batch
-futures on the event loop instead of blocking the calling thread: the futures'
-done callbacks (in the backend's threads) hand them to the loop with
-``call_soon_threadsafe``. So the options and semantics are those of the
+the same one ``map``/``imap`` run, so the options and semantics are those of the
 blocking calls, and a cancelled task does what Ctrl-C does to a blocking call:
 the work not started is dropped and the running items are stopped where the
-backend can (:meth:`Backend.interrupt`).
+backend can (:meth:`Backend.interrupt`). Two drivers wait for the finished
+batch futures without blocking the loop:
 
-What still runs on the loop's thread: pulling items from the input iterable
-(a plain, synchronous iterable), pickling the function, and, with
-``backend="serial"``, the items themselves.
+* ``aimap`` streams: the futures' done callbacks (in the backend's threads)
+  hand each finished batch to the loop with ``call_soon_threadsafe``, and the
+  core runs on the loop's thread (pulling the input, pickling the function,
+  and with ``backend="serial"`` running the items there);
+* ``amap``/``astarmap`` need only the whole list, so the core runs in a
+  driver thread under the blocking driver, and the loop is woken once, with
+  the list: a wake-up of the loop per batch cost about 30 µs each, 15% of an
+  8-item call on a warm pool (docs/performance.md). The driver threads are
+  kept for reuse and exit after :data:`_IDLE_S` idle. A ``progress``
+  callable keeps the loop driver, so that it is called on the loop's thread.
 
 This module imports asyncio; ``import parkit`` does not load it (it is loaded
 on first use of an async call).
@@ -21,18 +26,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import os
+import queue
+import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 from concurrent.futures import Future
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeAlias, TypeVar, overload
 
 from .._backends._protocol import Backend, BatchResult, Call
 from .._backends._registry import BackendLike
 from .._core import _context
 from ._default import _backend_for
-from ._mapping import Core, Errors, Progress, map_core
+from ._mapping import Core, Errors, Progress, _drive, map_core
 
-__all__ = ["aimap", "amap", "astarmap", "await_item", "gather", "iterate", "start"]
+__all__ = [
+    "aimap", "amap", "astarmap", "await_item", "gather", "gather_list", "iterate", "start",
+]  # fmt: skip
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -164,6 +175,150 @@ async def iterate(run: _AsyncRun) -> AsyncGenerator[Any, None]:
         run.close()
 
 
+# ------------------------------------------------- amap/astarmap: one wake-up per call
+
+#: A driver thread with no call to drive for this long exits.
+_IDLE_S = 0.25
+
+_Job: TypeAlias = "Callable[[], None] | None"
+
+
+class _Drivers:
+    """Threads that run whole ``amap`` calls under the blocking driver.
+
+    Kept for reuse (a thread start costs about as much as the wake-ups it
+    saves); one exits after :data:`_IDLE_S` without a call, so none outlives
+    its use by long. Concurrent calls each get a thread of their own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[_Job]] = []  # idle drivers' inboxes
+
+    def run(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is not None:
+            inbox.put(job)
+            return
+        inbox = queue.SimpleQueue()
+        inbox.put(job)
+        threading.Thread(
+            target=self._serve, args=(inbox,), name="parkit-async-driver", daemon=True
+        ).start()
+
+    def _serve(self, inbox: queue.SimpleQueue[_Job]) -> None:
+        while True:
+            try:
+                job = inbox.get(timeout=_IDLE_S)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:
+                        self._idle.remove(inbox)
+                        return
+                # Taken just now by run(), which is putting a job in.
+                job = inbox.get()
+            if job is None:
+                return
+            job()
+            del job  # an idle driver holds nothing of the call (its input, say)
+            with self._lock:
+                self._idle.append(inbox)
+
+    def forget(self) -> None:
+        """In a forked child: the parent's driver threads are not here."""
+        self._lock = threading.Lock()
+        self._idle = []
+
+
+_drivers = _Drivers()
+os.register_at_fork(after_in_child=_drivers.forget)
+
+
+class _Cancelled(Exception):
+    """Raised in the driver thread when the awaiting task was cancelled."""
+
+
+async def gather_list(
+    backend: Backend,
+    fn: Callable[..., Any],
+    iterable: Iterable[Any],
+    *,
+    star: bool,
+    chunksize: int | None,
+    timeout: float | None,
+    errors: Errors,
+    progress: Progress,
+) -> list[Any]:
+    """Every result of one map call, in input order (``amap``, ``astarmap``).
+
+    Bad options raise here, before anything is submitted.
+    """
+    if callable(progress):
+        # A progress callable is called where the core runs: on the loop.
+        return await gather(
+            start(
+                backend, fn, iterable, star=star, chunksize=chunksize, timeout=timeout,
+                errors=errors, ordered=True, progress=progress,
+            )
+        )  # fmt: skip
+    done_q: queue.SimpleQueue[Future[BatchResult] | None] = queue.SimpleQueue()
+    core = map_core(
+        backend, fn, iterable, star=star, chunksize=chunksize, timeout=timeout,
+        errors=errors, ordered=True, progress=progress, notify=done_q.put,
+        interrupting=(_Cancelled,),
+    )  # fmt: skip
+
+    def wait() -> Future[BatchResult]:
+        finished = done_q.get()
+        if finished is None:
+            raise _Cancelled  # the core stops the call's work, then re-raises
+        return finished
+
+    def collect() -> list[Any]:
+        out: list[Any] = []
+        for segment in _drive(core, wait):
+            out.extend(segment)
+        return out
+
+    loop = asyncio.get_running_loop()
+    settled: asyncio.Future[list[Any]] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: list[Any] | None, error: BaseException | None) -> None:
+        if error is not None:
+            settled.set_exception(error)
+        else:
+            settled.set_result(result)  # type: ignore[arg-type]
+
+    def job() -> None:
+        result: list[Any] | None = None
+        error: BaseException | None = None
+        try:
+            result = context.run(collect)
+        except BaseException as e:  # handed to the awaiting task
+            error = e
+        # A closed loop raises RuntimeError: nobody awaits this call any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, error)
+        del result, error  # no reference cycle through the traceback
+
+    _drivers.run(job)
+    try:
+        return await asyncio.shield(settled)
+    except asyncio.CancelledError:
+        if not settled.done():
+            # Stop the call's work (the driver interrupts the backend), and
+            # wait until it has: a cancelled amap leaves nothing running, as
+            # the loop driver does. Further cancellations don't cut that short.
+            done_q.put(None)
+            while not settled.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([settled])  # cancels nothing, raises nothing
+        settled.exception()  # retrieved: the cancellation is what propagates
+        raise
+
+
 async def await_item(backend: Backend, future: Future[Any], call: Call) -> Any:
     """Await ``future`` of a one-item ``call``; cancelled, stop it (``asubmit``)."""
     try:
@@ -234,11 +389,10 @@ async def amap(
     the backend can (the process backend does), then raises
     ``asyncio.CancelledError``. The input is pulled on the loop's thread.
     """
-    run = start(
+    return await gather_list(
         _backend_for(backend, context, workers), fn, iterable, star=False,
-        chunksize=chunksize, timeout=timeout, errors=errors, ordered=True, progress=progress,
+        chunksize=chunksize, timeout=timeout, errors=errors, progress=progress,
     )  # fmt: skip
-    return await gather(run)
 
 
 @overload
@@ -293,11 +447,10 @@ async def astarmap(
     progress: Progress = False,
 ) -> list[R] | list[R | BaseException]:
     """:func:`parkit.starmap` for asyncio; see :func:`amap`."""
-    run = start(
+    return await gather_list(
         _backend_for(backend, context, workers), fn, iterable, star=True,
-        chunksize=chunksize, timeout=timeout, errors=errors, ordered=True, progress=progress,
+        chunksize=chunksize, timeout=timeout, errors=errors, progress=progress,
     )  # fmt: skip
-    return await gather(run)
 
 
 @overload

@@ -412,14 +412,13 @@ class Pool:
         progress: Progress = False,
     ) -> list[R] | list[R | BaseException]:
         """:meth:`map` for asyncio; see :func:`parkit.amap`."""
-        from ._async import gather, start  # noqa: PLC0415 - asyncio on first use
+        from ._async import gather_list  # noqa: PLC0415 - asyncio on first use
 
         size, limit = self._options(chunksize, timeout)
-        run = start(
+        return await gather_list(
             self._backend, fn, iterable, star=False, chunksize=size, timeout=limit,
-            errors=errors, ordered=True, progress=progress,
+            errors=errors, progress=progress,
         )  # fmt: skip
-        return await gather(run)
 
     @overload
     async def astarmap(
@@ -465,14 +464,13 @@ class Pool:
         progress: Progress = False,
     ) -> list[R] | list[R | BaseException]:
         """:meth:`starmap` for asyncio; see :func:`parkit.amap`."""
-        from ._async import gather, start  # noqa: PLC0415 - asyncio on first use
+        from ._async import gather_list  # noqa: PLC0415 - asyncio on first use
 
         size, limit = self._options(chunksize, timeout)
-        run = start(
+        return await gather_list(
             self._backend, fn, iterable, star=True, chunksize=size, timeout=limit,
-            errors=errors, ordered=True, progress=progress,
+            errors=errors, progress=progress,
         )  # fmt: skip
-        return await gather(run)
 
     @overload
     def aimap(
