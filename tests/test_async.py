@@ -34,6 +34,7 @@ _REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request", defaul
 def _request_and(x: str) -> str:
     return f"{_REQUEST.get()}:{x}"
 
+
 T = TypeVar("T")
 
 
@@ -461,6 +462,64 @@ def test_bad_options_raise_clear_errors() -> None:
             await parkit.amap(square, [1], workers=0)
 
     run(main())
+
+
+# ------------------------------------------------------------------- async with Pool
+
+
+def test_async_with_pool_waits_for_its_work_without_blocking_the_loop(context: str) -> None:
+    # The exit waits for the submitted item, which waits for the ticker, a
+    # coroutine on the same loop: a blocking exit would stall both.
+    release = parkit.Event(context=context)
+    ticks: list[int] = []
+
+    async def main() -> tuple[list[int], bool]:
+        async with parkit.Pool(1, context=context) as pool:
+            first = await pool.amap(square, [2, 3])
+            pending = pool.submit(wait_for, release)
+            ticker = asyncio.ensure_future(_ticker(release, ticks, 20))
+        await ticker
+        return first, pending.result(timeout=0)
+
+    assert run(main()) == ([4, 9], True)
+    assert ticks == list(range(20))
+
+
+def test_async_with_pool_stops_the_workers_on_an_exception(context: str, tmp_path: Path) -> None:
+    never = parkit.Event(context=context)
+
+    async def main() -> None:
+        async with parkit.Pool(1, context=context) as pool:
+            pool.submit(start_then_block, (0, str(tmp_path), never))
+            await until((tmp_path / "started-0").exists)
+            raise ItemError(7)
+
+    with pytest.raises(ItemError) as info:
+        run(main())
+    assert info.value.args == (7,)
+    assert _files(tmp_path) == ["started-0"]
+    assert _gone(int((tmp_path / "started-0").read_text()))
+
+
+def test_cancelled_while_async_with_pool_waits_stops_the_workers(
+    context: str, tmp_path: Path
+) -> None:
+    never = parkit.Event(context=context)
+
+    async def use_pool() -> None:
+        async with parkit.Pool(1, context=context) as pool:
+            pool.submit(start_then_block, (0, str(tmp_path), never))
+
+    async def main() -> None:
+        task = asyncio.ensure_future(use_pool())
+        await until((tmp_path / "started-0").exists)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(main())
+    assert _files(tmp_path) == ["started-0"]
+    assert _gone(int((tmp_path / "started-0").read_text()))
 
 
 # ------------------------------------------------------------------------ property

@@ -42,7 +42,8 @@ from ._default import _backend_for
 from ._mapping import Core, Errors, Progress, _drive, map_core
 
 __all__ = [
-    "aimap", "amap", "astarmap", "await_item", "gather", "gather_list", "iterate", "start",
+    "aimap", "amap", "astarmap", "await_item", "close_pool", "gather", "gather_list", "iterate",
+    "off_loop", "start",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -281,21 +282,40 @@ async def gather_list(
             out.extend(segment)
         return out
 
+    settled = off_loop(collect)
+    try:
+        return await asyncio.shield(settled)
+    except asyncio.CancelledError:
+        # Stop the call's work (the driver interrupts the backend), and wait
+        # until it has: a cancelled amap leaves nothing running, as the loop
+        # driver does.
+        await _finish_cancelled(settled, lambda: done_q.put(None))
+        raise
+
+
+def off_loop(fn: Callable[[], R]) -> asyncio.Future[R]:
+    """Run ``fn()`` in a driver thread, in a copy of the current context.
+
+    The returned future (of the running loop) gets its result or exception;
+    cancelling the future does not stop ``fn``.
+    """
     loop = asyncio.get_running_loop()
-    settled: asyncio.Future[list[Any]] = loop.create_future()
+    settled: asyncio.Future[R] = loop.create_future()
     context = contextvars.copy_context()
 
-    def settle(result: list[Any] | None, error: BaseException | None) -> None:
+    def settle(result: Any, error: BaseException | None) -> None:
+        if settled.done():
+            return
         if error is not None:
             settled.set_exception(error)
         else:
-            settled.set_result(result)  # type: ignore[arg-type]
+            settled.set_result(result)
 
     def job() -> None:
-        result: list[Any] | None = None
+        result: Any = None
         error: BaseException | None = None
         try:
-            result = context.run(collect)
+            result = context.run(fn)
         except BaseException as e:  # handed to the awaiting task
             error = e
         # A closed loop raises RuntimeError: nobody awaits this call any more.
@@ -304,18 +324,31 @@ async def gather_list(
         del result, error  # no reference cycle through the traceback
 
     _drivers.run(job)
+    return settled
+
+
+async def _finish_cancelled(settled: asyncio.Future[Any], stop: Callable[[], object]) -> None:
+    """The awaiting task was cancelled: ``stop()`` the job, wait until it ended.
+
+    Further cancellations don't cut that short; the job's own outcome is
+    dropped (the cancellation is what propagates).
+    """
+    if not settled.done():
+        stop()
+        while not settled.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([settled])  # cancels nothing, raises nothing
+    if not settled.cancelled():
+        settled.exception()  # retrieved: no "exception never retrieved" log
+
+
+async def close_pool(shutdown: Callable[[], None], terminate: Callable[[], None]) -> None:
+    """``async with Pool``'s exit: ``shutdown()`` off the loop; cancelled, ``terminate()``."""
+    settled = off_loop(shutdown)
     try:
-        return await asyncio.shield(settled)
+        await asyncio.shield(settled)
     except asyncio.CancelledError:
-        if not settled.done():
-            # Stop the call's work (the driver interrupts the backend), and
-            # wait until it has: a cancelled amap leaves nothing running, as
-            # the loop driver does. Further cancellations don't cut that short.
-            done_q.put(None)
-            while not settled.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait([settled])  # cancels nothing, raises nothing
-        settled.exception()  # retrieved: the cancellation is what propagates
+        await _finish_cancelled(settled, terminate)
         raise
 
 

@@ -622,6 +622,28 @@ class Pool:
         else:
             self.terminate()
 
+    async def __aenter__(self) -> Pool:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """``async with Pool(...)``: as ``with``, without blocking the loop.
+
+        A normal exit waits (in a driver thread) for the submitted work and the
+        workers' exit; an exception, or the task cancelled while it waits,
+        stops the workers now.
+        """
+        from ._async import close_pool, off_loop  # noqa: PLC0415 - asyncio on first use
+
+        if exc_type is None:
+            await close_pool(lambda: self.shutdown(wait=True), self.terminate)
+        else:
+            await off_loop(self.terminate)
+
 
 def submit_call(
     backend: Backend,
