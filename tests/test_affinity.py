@@ -94,3 +94,25 @@ def test_platform_without_affinity_is_named(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(NotImplementedError) as info:
         parkit.Pool(1, cpus={CPU})
     assert str(info.value) == expected
+
+
+def test_affinity_refused_in_the_worker_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The parent's checks pass, but the worker's call fails (say, a cgroup took
+    # the CPU away meanwhile): the pool breaks with an error naming cpus=, not
+    # the initializer. Forked workers inherit the patched call.
+    from parkit._core import _worker
+
+    def refuse(cpus: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(_worker, "set_affinity", refuse)
+    with parkit.Pool(1, context="fork", cpus={CPU}) as pool:
+        with pytest.raises(parkit.PoolBroken) as info:
+            pool.map(observe_tasks.affinity, [0])
+    message = str(info.value)
+    assert message.startswith(
+        "the worker could not set its CPU affinity (cpus=): "
+        "PermissionError: [Errno 1] Operation not permitted (in "
+    )
+    assert message.endswith("); the pool cannot run anything")
+    assert type(info.value.__cause__) is PermissionError

@@ -632,11 +632,16 @@ class ProcessEngine:
             return
         if kind == _loop.INIT_FAILED:
             record: _remote.ExceptionRecord = _wire.loads(payload)
-            cause = _remote.rebuild(record, note=f"[parkit] raised by the initializer in {w.who}")
-            err = _errors.PoolBroken(
-                f"the pool's initializer raised {type(cause).__name__}: {cause} "
-                f"(in {w.who}); the pool cannot run anything"
-            )
+            what = "initializer" if seq == _loop.INIT_INITIALIZER else "CPU affinity (cpus=)"
+            cause = _remote.rebuild(record, note=f"[parkit] raised by the {what} in {w.who}")
+            if seq == _loop.INIT_INITIALIZER:
+                says = f"the pool's initializer raised {type(cause).__name__}: {cause}"
+            else:
+                says = (
+                    f"the worker could not set its CPU affinity (cpus=): "
+                    f"{type(cause).__name__}: {cause}"
+                )
+            err = _errors.PoolBroken(f"{says} (in {w.who}); the pool cannot run anything")
             err.__cause__ = cause
             self._do_break(err)
             return

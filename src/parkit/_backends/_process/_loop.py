@@ -67,7 +67,9 @@ __all__ = [
     "FLAG_STOP",
     "FLAG_TIMED",
     "FN_CACHE",
+    "INIT_AFFINITY",
     "INIT_FAILED",
+    "INIT_INITIALIZER",
     "INSIGHTS",
     "INSIGHT_FIELDS",
     "LOADING",
@@ -101,7 +103,8 @@ READY = 0  # payload: empty
 DONE = 1  # payload: pickle of the list of values (every item succeeded)
 MIXED = 2  # payload: pickle of (values, {pos: ExceptionRecord}, number of items run)
 LOAD_FAILED = 3  # payload: pickle of the ExceptionRecord; the items could not be unpickled
-INIT_FAILED = 4  # payload: pickle of the ExceptionRecord of the initializer's exception
+INIT_FAILED = 4  # payload: pickle of the ExceptionRecord; seq: what failed (below)
+INIT_AFFINITY, INIT_INITIALIZER = 1, 0  # INIT_FAILED's seq: cpus= refused, the initializer
 SKIPPED = 5  # payload: empty; the task's call was cancelled before it started
 LOG = 6  # payload: a log record (_logs.record_bytes); seq 0, sent by any thread, any time
 
@@ -274,8 +277,8 @@ def worker_main(
         try:
             _worker.set_affinity(cpus)
         except BaseException as e:
-            failure = _record(e)
-            _send(results, INIT_FAILED, 0, 0, pickle.dumps(failure, protocol=_wire.PROTOCOL))
+            failure = pickle.dumps(_record(e), protocol=_wire.PROTOCOL)
+            _send(results, INIT_FAILED, INIT_AFFINITY, 0, failure)
             return
     _in_pool_worker = True
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
@@ -298,7 +301,8 @@ def worker_main(
             initializer, initargs, _ = init.load()
             initializer(*initargs)
         except BaseException as e:
-            _send(results, INIT_FAILED, 0, 0, pickle.dumps(_record(e), protocol=_wire.PROTOCOL))
+            failure = pickle.dumps(_record(e), protocol=_wire.PROTOCOL)
+            _send(results, INIT_FAILED, INIT_INITIALIZER, 0, failure)
             return
     _send(results, READY, 0, 0, b"")
     if insights:
