@@ -106,9 +106,11 @@ def test_affinity_refused_in_the_worker_is_named_as_such(monkeypatch: pytest.Mon
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(_worker, "set_affinity", refuse)
-    with parkit.Pool(1, context="fork", cpus={CPU}) as pool:
-        with pytest.raises(parkit.PoolBroken) as info:
-            pool.map(observe_tasks.affinity, [0])
+    with (
+        parkit.Pool(1, context="fork", cpus={CPU}) as pool,
+        pytest.raises(parkit.PoolBroken) as info,
+    ):
+        pool.map(observe_tasks.affinity, [0])
     message = str(info.value)
     assert message.startswith(
         "the worker could not set its CPU affinity (cpus=): "
