@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,62 @@ def context(request: pytest.FixtureRequest) -> str:
     """Each start method this platform has."""
     method: str = request.param
     return method
+
+
+# ------------------------------------------------------------- a sample of the methods
+
+#: ``PARKIT_METHODS=sample``: each test that runs under every start method runs
+#: under one, rotating with the test (stable across runs, every method covered
+#: across the suite). ``.ci/run`` samples on the Pythons after the first, which
+#: runs everything: the CI's time goes to the full set once. The fault matrix
+#: samples its own cells (tests/faults/fault_catalogue.py) and is left alone.
+SAMPLE_METHODS = os.environ.get("PARKIT_METHODS", "all") == "sample"
+if os.environ.get("PARKIT_METHODS", "all") not in ("all", "sample"):
+    raise pytest.UsageError('PARKIT_METHODS must be "all" or "sample"')
+
+
+def method_of(item: pytest.Item) -> str | None:
+    """The start method a parametrized test runs under, if it has one."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    for value in callspec.params.values():
+        for part in value if isinstance(value, tuple) else (value,):
+            if isinstance(part, str) and part in METHODS:
+                return part
+    return None
+
+
+def sampled_method(item: pytest.Item, method: str) -> str:
+    """The one method the sample keeps of ``item``'s variants."""
+    base, _, ids = item.nodeid.partition("[")
+    key = base + re.sub(rf"(?<![A-Za-z]){method}(?![A-Za-z])", "", ids)
+    return METHODS[zlib.crc32(key.encode()) % len(METHODS)]
+
+
+def pytest_report_header() -> str:
+    which = "a rotating sample (PARKIT_METHODS=sample)" if SAMPLE_METHODS else "all"
+    return f"parkit start methods: {which} of {', '.join(METHODS)}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not SAMPLE_METHODS:
+        return
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        method = method_of(item)
+        if (
+            method is None
+            or "tests/faults/" in item.nodeid
+            or method == sampled_method(item, method)
+        ):
+            kept.append(item)
+        else:
+            dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 # ------------------------------------------------------------------------- leak checks
