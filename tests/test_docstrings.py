@@ -15,6 +15,8 @@ document). The rules, one :class:`Problem` each:
     section naming each of them (``*args`` as ``*args`` or ``args``). For a
     class the parameters are its ``__init__``'s, documented in the class's or
     ``__init__``'s docstring; a dataclass documents its fields instead.
+``Args names unknown NAME``
+    An ``Args`` entry names no parameter: a renamed or removed one.
 ``no Returns section``
     A function or method (not a property, not ``__init__``) whose return
     annotation is not ``None``/``NoReturn`` has ``Returns:`` (or ``Yields:``).
@@ -202,6 +204,19 @@ def documents(listed: list[str], name: str) -> bool:
     return name in listed or name.lstrip("*") in listed
 
 
+def unknown_args(
+    name: str, listed: list[str], fn: Callable[..., Any], method: bool
+) -> Iterator[Problem]:
+    """An ``Args`` entry that names no parameter of ``fn`` (a stale one)."""
+    try:
+        known = {p.name for p in inspect.signature(fn).parameters.values()}
+    except (TypeError, ValueError):
+        return
+    for entry in listed:
+        if entry.lstrip("*") not in known:
+            yield Problem(name, f"Args names unknown {entry}")
+
+
 def returns_value(fn: Callable[..., Any]) -> bool:
     annotation = inspect.signature(fn).return_annotation
     return annotation not in (None, "None", "NoReturn", "Never", inspect.Signature.empty)
@@ -222,6 +237,7 @@ def check_callable(name: str, fn: Callable[..., Any], method: bool) -> Iterator[
             for param in params:
                 if not documents(listed, param):
                     yield Problem(name, f"Args misses {param}")
+            yield from unknown_args(name, listed, fn, method)
     if returns_value(fn) and "Returns" not in found and "Yields" not in found:
         yield Problem(name, "no Returns section")
     yield from check_raises(name, fn, found)
@@ -287,6 +303,7 @@ def check_class(name: str, cls: type) -> Iterator[Problem]:
             for param in params:
                 if not documents(listed, param):
                     yield Problem(name, f"Args misses {param}")
+        yield from unknown_args(name, listed, init, method=True)
         yield from check_raises(f"{name}.__init__", init, {**found, **init_doc})
     seen: set[str] = set()
     for klass in owned_classes(cls):
@@ -466,10 +483,11 @@ class Bare:
         return x
 
     def half(self, x: int, y: int) -> None:
-        """Half the args.
+        """Half the args, and one stale.
 
         Args:
             x: an x.
+            z: gone.
 
         Raises:
             KeyError: never.
@@ -551,6 +569,7 @@ def test_checker_finds_every_broken_rule() -> None:
             Problem("docsample.Bare.method", "no Returns section"),
             Problem("docsample.Bare.method", "no Raises section"),
             Problem("docsample.Bare.half", "Args misses y"),
+            Problem("docsample.Bare.half", "Args names unknown z"),
             Problem("docsample.Bare.half", "Raises misses IndexError"),
             Problem("docsample.Data", "Attributes misses b"),
             Problem("docsample.UNDOCUMENTED", "no docstring"),
@@ -578,3 +597,16 @@ def test_checker_finds_every_broken_rule() -> None:
 )
 def test_sections_parses_google_style(doc: str, expected: dict[str, list[str]]) -> None:
     assert sections(doc) == expected
+
+
+def test_the_api_reference_shows_every_public_name() -> None:
+    """docs/reference.md has a ``::: name`` block for every public name."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reference.md").read_text()
+    shown = set(re.findall(r"^::: ([\w.]+)$", page, re.MULTILINE))
+    wanted = {f"parkit.{name}" for name in parkit.__all__ if name not in ("backends", "errors")}
+    wanted |= {f"parkit.backends.{name}" for name in parkit.backends.__all__}
+    wanted |= {"parkit.backends", "parkit.errors"}
+    assert sorted(wanted - shown) == []
+    assert sorted(shown - wanted) == []
