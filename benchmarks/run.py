@@ -1169,8 +1169,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="smallest sizes, one repetition")
     parser.add_argument("--out", default=None, help="also write the markdown here")
+    parser.add_argument(
+        "--plots", default=None, help="then draw the figures of --out into this folder (plots.py)"
+    )
     parser.add_argument("--f-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.plots and not args.out:
+        parser.error("--plots draws from the record: give --out too")
     if args.f_child:
         name, workers, method, first = args.f_child
         f_child(name, int(workers), method, int(first))
@@ -1203,6 +1208,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(parts) + "\n")
+    if args.plots:
+        import pathlib
+
+        import plots
+
+        for path in plots.draw(pathlib.Path(args.out), pathlib.Path(args.plots)):
+            print(f"figure: {path}")
     return 0
 
 

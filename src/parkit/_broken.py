@@ -58,6 +58,12 @@ class WorkerCrashed(ParkitError, _BrokenProcessPool):
         pid: the worker's process id, or ``None`` if unknown.
         item_index: index of the item it was running, or ``None`` for a
             single call (``parkit.Process``, ``parkit.run``).
+
+    Args:
+        exitcode: the exit code (negative for a signal), or ``None``.
+        pid: the worker's pid, or ``None``.
+        item_index: the item's index, or ``None`` for a single call.
+        what: the task, as the message names it.
     """
 
     __module__ = "parkit.errors"  # where users import it from (and pickles find it)
@@ -119,6 +125,12 @@ class MainModuleError(PoolBroken):
         main_path: the main module's file.
         start_method: the start method of the child (``"forkserver"`` or ``"spawn"``).
         pid: the child's process id.
+
+    Args:
+        main_path: the main module's file.
+        start_method: the child's start method.
+        who: the process that stopped, as the message names it.
+        pid: the child's pid, or ``None``.
     """
 
     __module__ = "parkit.errors"

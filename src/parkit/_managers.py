@@ -483,9 +483,21 @@ class Manager:
         Its :meth:`shutdown` (or the end of its ``with`` block) disconnects; the
         server keeps running.
 
+        Args:
+            address: the server's socket path or ``(host, port)``.
+            authkey: the server's key; left out, this program's
+                ``multiprocessing`` authkey.
+            allow_remote: allow an address that other machines can reach.
+
+        Returns:
+            A connected client manager.
+
         Raises:
             multiprocessing.AuthenticationError: the key is wrong, or the server
                 is not a parkit manager (within the handshake's time bound).
+            TypeError: ``address`` is neither a path nor a ``(host, port)``.
+            ValueError: a short key, or a non-loopback address without
+                ``allow_remote``.
         """
         checked = _check_address(address, allow_remote)
         if checked is None:
@@ -499,7 +511,15 @@ class Manager:
     # lifecycle ------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Start the server process (``with`` calls this); returns the manager."""
+        """Start the server process (``with`` calls this); returns the manager.
+
+        Returns:
+            The manager itself, started.
+
+        Raises:
+            RuntimeError: it is already started, or the server process did
+                not start serving in time.
+        """
         if self._process is not None or self._client is not None:
             raise RuntimeError("this manager is already started")
         reader, writer = self._ctx.Pipe(duplex=False)
@@ -539,7 +559,12 @@ class Manager:
         self._client = client
 
     def serve_forever(self) -> None:
-        """Serve clients from this process until interrupted (Ctrl-C)."""
+        """Serve clients from this process until interrupted (Ctrl-C).
+
+        Raises:
+            RuntimeError: the manager is already started as a server process
+                or a client.
+        """
         if self._process is not None or self._client is not None:
             raise RuntimeError("this manager is already started")
         server = _Server(
@@ -550,7 +575,11 @@ class Manager:
         server.serve_until_stopped()
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop the server process (a client only disconnects); idempotent."""
+        """Stop the server process (a client only disconnects); idempotent.
+
+        Args:
+            timeout: seconds the server may take to exit before it is killed.
+        """
         client, self._client = self._client, None
         process, self._process = self._process, None
         if process is None:
@@ -614,24 +643,75 @@ class Manager:
     @overload
     def dict(self, data: Mapping[K, V], /) -> DictProxy[K, V]: ...
     def dict(self, data: Any = None, /) -> Any:
-        """A shared ``dict`` (optionally filled from ``data``)."""
+        """A shared ``dict`` (optionally filled from ``data``).
+
+        Args:
+            data: a mapping to copy into it.
+
+        Returns:
+            A proxy of the dict, held by the server.
+
+        Raises:
+            RuntimeError: the manager is not started.
+        """
         return self._sync().dict(data or {})
 
     def list(self, data: Iterable[T] = (), /) -> ListProxy[T]:
-        """A shared ``list`` (optionally filled from ``data``)."""
+        """A shared ``list`` (optionally filled from ``data``).
+
+        Args:
+            data: items to copy into it.
+
+        Returns:
+            A proxy of the list, held by the server.
+
+        Raises:
+            RuntimeError: the manager is not started.
+        """
         return self._sync().list(list(data))
 
     def Queue(self, maxsize: int = 0) -> queue.Queue[Any]:  # noqa: N802  (as the stdlib)
-        """A shared ``queue.Queue``; ``get``/``put`` take the usual timeouts."""
+        """A shared ``queue.Queue``; ``get``/``put`` take the usual timeouts.
+
+        Args:
+            maxsize: at most this many items; 0 for no bound.
+
+        Returns:
+            A proxy of the queue, held by the server.
+
+        Raises:
+            RuntimeError: the manager is not started.
+        """
         return self._sync().Queue(maxsize)
 
     def Lock(self) -> SharedLock:  # noqa: N802
-        """A lock held in the manager (prefer ``parkit.Lock`` on one machine)."""
+        """A lock held in the manager (prefer ``parkit.Lock`` on one machine).
+
+        Returns:
+            A proxy of a ``threading.Lock`` in the server.
+
+        Raises:
+            RuntimeError: the manager is not started.
+        """
         sync: Any = self._sync()
         return sync.Lock()  # type: ignore[no-any-return]
 
     def Value(self, kind: type[T] | str, value: T) -> ValueProxy[T]:  # noqa: N802
-        """A shared value; ``kind`` is its type or a ctypes typecode (``"i"``)."""
+        """A shared value; ``kind`` is its type or a ctypes typecode (``"i"``).
+
+        Args:
+            kind: the value's type (``int``, ``float``, ...) or a typecode.
+            value: the initial value.
+
+        Returns:
+            A proxy whose ``.value`` reads and writes it.
+
+        Raises:
+            TypeError: ``value`` is not of type ``kind``, or ``kind`` is
+                neither a type nor a typecode.
+            ValueError: an unknown typecode.
+            RuntimeError: the manager is not started.
+        """
         if isinstance(kind, type):
             if not isinstance(value, kind):
                 raise TypeError(
@@ -646,7 +726,17 @@ class Manager:
         return self._sync().Value(kind, value)
 
     def Namespace(self, **attributes: Any) -> SharedNamespace:  # noqa: N802
-        """A shared namespace: attributes set on it are seen by every process."""
+        """A shared namespace: attributes set on it are seen by every process.
+
+        Args:
+            **attributes: its initial attributes.
+
+        Returns:
+            A proxy of the namespace.
+
+        Raises:
+            RuntimeError: the manager is not started.
+        """
         return self._sync().Namespace(**attributes)
 
     def create(self, cls: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -654,6 +744,19 @@ class Manager:
 
         The proxy offers the instance's public methods (not its attributes);
         the type says ``T`` so that editors complete them.
+
+        Args:
+            cls: one of the classes passed as ``types=``.
+            *args: positional arguments for ``cls``.
+            **kwargs: keyword arguments for ``cls``.
+
+        Returns:
+            A proxy of the new instance.
+
+        Raises:
+            TypeError: ``cls`` is not a class.
+            ValueError: ``cls`` is not one of the manager's ``types``.
+            RuntimeError: the manager is not started.
         """
         if not isinstance(cls, type):
             raise TypeError(f"cls must be a class, not {cls!r}")
@@ -665,7 +768,19 @@ class Manager:
         return self._proxy(_typeid(cls), *args, **kwargs)  # type: ignore[no-any-return]
 
     def get(self, name: str) -> Any:
-        """A proxy of the object the server holds under ``name`` (``objects=``)."""
+        """A proxy of the object the server holds under ``name`` (``objects=``).
+
+        Args:
+            name: a key of the ``objects=`` mapping.
+
+        Returns:
+            A proxy of that object.
+
+        Raises:
+            TypeError: ``name`` is not a str.
+            ValueError: the server holds no object of that name.
+            RuntimeError: the manager is not started.
+        """
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__qualname__}")
         return self._proxy(f"object:{name}")

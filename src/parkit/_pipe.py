@@ -58,6 +58,10 @@ class Connection(Generic[T]):
     A connection can be passed to :class:`parkit.Process` (or any process while
     ``multiprocessing`` starts it) under every start method; pickling it at any
     other time raises :class:`parkit.SerializationError`.
+
+    Args:
+        channel: the framed channel over the end's file descriptor (internal).
+        method: the start method ``Pipe(context=)`` named.
     """
 
     def __init__(self, channel: Channel, method: str) -> None:
@@ -91,6 +95,9 @@ class Connection(Generic[T]):
     def fileno(self) -> int:
         """The file descriptor (readable when data arrives).
 
+        Returns:
+            The end's file descriptor, for ``select``/``selectors``.
+
         Raises:
             OSError: the connection is closed.
         """
@@ -106,6 +113,9 @@ class Connection(Generic[T]):
         ``obj`` is pickled here, before anything is written: by reference where
         the receiver can import it, else by value (lambdas and closures travel).
         Like the stdlib's, it waits while the other end's buffer is full.
+
+        Args:
+            obj: the object to send.
 
         Raises:
             parkit.SerializationError: ``obj`` can't be pickled (direction
@@ -159,6 +169,9 @@ class Connection(Generic[T]):
         Args:
             timeout: seconds to wait; ``None`` waits for ever.
 
+        Returns:
+            True if a whole object (or the end of the stream) is there to read.
+
         Raises:
             OSError: this end can only send, or is closed.
         """
@@ -167,6 +180,9 @@ class Connection(Generic[T]):
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send raw bytes; the other end gets them from :meth:`recv_bytes`.
+
+        Args:
+            data: the bytes to send, as one message.
 
         Raises:
             OSError: as :meth:`send`.
@@ -177,8 +193,17 @@ class Connection(Generic[T]):
     def recv_bytes(self, timeout: float | None = None) -> bytes:
         """Receive the next message as bytes (what :meth:`send_bytes` or :meth:`send` sent).
 
+        Args:
+            timeout: seconds to wait for the whole message; ``None`` waits for
+                as long as the peer lives.
+
+        Returns:
+            The message's bytes (a pickle, if :meth:`send` sent it).
+
         Raises:
-            TimeoutError, EOFError, OSError: as :meth:`recv`.
+            TimeoutError: as :meth:`recv`.
+            EOFError: as :meth:`recv`.
+            OSError: as :meth:`recv`.
         """
         self._check(send=False)
         return self._ch.recv_data(timeout)

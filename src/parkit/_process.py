@@ -190,6 +190,9 @@ class Process(Generic[R]):
         Unlike the stdlib, it reads the child's result while waiting, so a child
         sending a large result never deadlocks against a parent that joins it
         first (FAULTS F10).
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits until it ends.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         self._wait_message(deadline)
@@ -201,7 +204,11 @@ class Process(Generic[R]):
             _live.discard(self)
 
     def is_alive(self) -> bool:
-        """Whether the child is running."""
+        """Whether the child is running.
+
+        Returns:
+            True between ``start()`` and the child's end.
+        """
         return self._process.is_alive()
 
     def terminate(self) -> None:

@@ -44,6 +44,8 @@ class SharedArray:
 
     Raises:
         ImportError: NumPy is not installed (``pip install 'parkit[numpy]'``).
+        TypeError: ``SharedArray(...)`` called directly: use :meth:`zeros` or
+            :meth:`copy_of`.
     """
 
     def __init__(self, *_: object) -> None:
@@ -99,6 +101,9 @@ class SharedArray:
                 and recorded as :attr:`start_method`; the array works with
                 processes of every start method.
 
+        Returns:
+            The new array, owned by this process.
+
         Raises:
             ValueError: a negative dimension, or an unknown start method.
             TypeError: an object dtype (Python objects can't be shared), or a
@@ -111,7 +116,16 @@ class SharedArray:
     def copy_of(cls, array: Any, *, context: ContextLike = None) -> SharedArray:
         """A new shared array holding a copy of ``array``.
 
-        ``context`` as for :meth:`zeros`.
+        Args:
+            array: anything ``numpy.asarray`` takes (not of ``object`` dtype).
+            context: as for :meth:`zeros`.
+
+        Returns:
+            The new array, owned by this process.
+
+        Raises:
+            TypeError: an object dtype.
+            ValueError: an unknown start method.
         """
         np = _numpy()
         source = np.asarray(array)
@@ -132,6 +146,7 @@ class SharedArray:
 
     @property
     def name(self) -> str:
+        """The shared-memory segment's name (under ``/dev/shm`` on Linux)."""
         return self._name
 
     @property
@@ -144,14 +159,17 @@ class SharedArray:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
         return tuple(self._array.shape)
 
     @property
     def dtype(self) -> Any:
+        """The array's NumPy dtype."""
         return self._array.dtype
 
     @property
     def nbytes(self) -> int:
+        """The size of the data, in bytes."""
         return int(self._array.nbytes)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:

@@ -124,7 +124,14 @@ class _Shared:
         return self._lock
 
     def get_lock(self) -> Lock | RLock:
-        """The lock (as ``multiprocessing``'s ``get_lock()``)."""
+        """The lock (as ``multiprocessing``'s ``get_lock()``).
+
+        Returns:
+            The parkit ``Lock`` or ``RLock`` that guards the data.
+
+        Raises:
+            AttributeError: made with ``lock=False``.
+        """
         return self.lock
 
     @property
@@ -233,7 +240,17 @@ class Value(_Shared, Generic[T]):
     @overload
     def add(self: Value[float], delta: float) -> float: ...
     def add(self, delta: Any) -> Any:
-        """Add ``delta`` under the lock; the new value (an atomic ``+=``)."""
+        """Add ``delta`` under the lock; the new value (an atomic ``+=``).
+
+        Args:
+            delta: what to add (negative to subtract).
+
+        Returns:
+            The value after the addition.
+
+        Raises:
+            AttributeError: made with ``lock=False``.
+        """
         data = self._data
 
         def added() -> Any:
@@ -243,7 +260,18 @@ class Value(_Shared, Generic[T]):
         return self._exclusive(added)
 
     def update(self, fn: Callable[[T], T]) -> T:
-        """Replace the value by ``fn(value)`` under the lock; the new value."""
+        """Replace the value by ``fn(value)`` under the lock; the new value.
+
+        Args:
+            fn: called with the current value, under the lock; keep it short,
+                since every other process that wants the lock waits for it.
+
+        Returns:
+            The new value, ``fn``'s result as stored.
+
+        Raises:
+            AttributeError: made with ``lock=False``.
+        """
         data = self._data
 
         def updated() -> T:
@@ -369,7 +397,11 @@ class Array(_Shared, Generic[T]):
         return iter(self._data[:])
 
     def tolist(self) -> list[T]:
-        """A copy of the items, as a list."""
+        """A copy of the items, as a list.
+
+        Returns:
+            A new list of the items.
+        """
         return self._data[:]  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:

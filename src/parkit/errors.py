@@ -122,6 +122,12 @@ class RemoteError(ParkitError):
         remote_traceback: the worker's formatted traceback, chained exceptions
             included.
         reason: why the original could not be sent or rebuilt.
+
+    Args:
+        type_name: the original type's qualified name.
+        message: the original exception's message.
+        remote_traceback: the worker's formatted traceback.
+        reason: why the original could not be sent or rebuilt.
     """
 
     type_name: str
@@ -194,6 +200,12 @@ class SerializationError(ParkitError, _pickle.PicklingError):
             parent).
         stage: ``"pickle"`` or ``"unpickle"``.
         item_index: index of the item concerned, or ``None`` for a single call.
+
+    Args:
+        message: what could not be pickled or unpickled, and why.
+        direction: ``"argument"`` or ``"result"``.
+        stage: ``"pickle"`` or ``"unpickle"``.
+        item_index: the item's index, or ``None`` for a single call.
     """
 
     direction: Literal["argument", "result"]
@@ -219,6 +231,14 @@ class TaskTimeout(ParkitError, TimeoutError):
     Attributes:
         timeout: the limit, in seconds.
         item_index: index of the item, or ``None`` for a single call.
+
+    Args:
+        timeout: the limit, in seconds.
+        item_index: the item's index, or ``None`` for a single call.
+        what: the task, as the message names it (``"square(3)"``).
+        stopped: whether the task was stopped; a backend that cannot stop it
+            (threads, Dask) passes ``False`` and the message says it keeps
+            running.
     """
 
     timeout: float
@@ -254,6 +274,13 @@ class LockTimeout(ParkitError, TimeoutError):
         holder_pid: pid of the process holding it, when known.
         holder_alive: whether that process was still alive, when known.
         held_for: seconds the holder had held it, when known.
+
+    Args:
+        message: the full message (parkit words it from the holder's state).
+        timeout: the limit, in seconds.
+        holder_pid: the holder's pid, when known.
+        holder_alive: whether the holder was alive, when known.
+        held_for: how long the holder had held it, when known.
     """
 
     timeout: float
@@ -288,6 +315,11 @@ class LockAbandoned(ParkitError):
     Attributes:
         holder_pid: pid of the process that died holding it.
         held_for: seconds it had held it when it was found dead, when known.
+
+    Args:
+        message: the full message.
+        holder_pid: the dead holder's pid.
+        held_for: how long it had held it, when known.
     """
 
     holder_pid: int
@@ -312,6 +344,10 @@ class TooManyWaiters(ParkitError, RuntimeError):
     raises for misuse of a condition.
 
     Attributes:
+        limit: how many threads may wait at once.
+
+    Args:
+        message: the full message.
         limit: how many threads may wait at once.
     """
 

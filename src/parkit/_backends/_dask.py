@@ -302,7 +302,15 @@ class _Pending:
 
 
 class DaskBackend:
-    """Runs batches as tasks of a Dask cluster; see the module docstring.
+    """The ``"dask"`` backend: batches run as tasks of a Dask cluster.
+
+    One Dask task per batch (``pure=False``), in the usual bounded window;
+    functions travel by value (cloudpickle) where the workers can't import
+    them; exceptions come back with their type, the worker's frames and a note
+    naming the worker; a ``KilledWorker`` becomes :class:`parkit.WorkerCrashed`
+    for the batch's items. A Dask task can't be stopped from outside, so a
+    ``timeout`` is reported on time while the task may keep running.
+    docs/dask.md tells what differs from one machine.
 
     Args:
         client_or_address: a ``distributed.Client``, a scheduler address
@@ -316,6 +324,7 @@ class DaskBackend:
         ImportError: ``distributed`` is not installed.
         RuntimeError: ``None`` was given and there is no active client.
         TypeError: ``client_or_address`` is something else.
+        ValueError: ``lost_after`` is not a positive number.
     """
 
     stops_tasks = False
@@ -414,6 +423,23 @@ class DaskBackend:
     def submit_batch(
         self, batch: Batch, future: Future[BatchResult] | None = None
     ) -> Future[BatchResult]:
+        """Start ``batch``; see :meth:`parkit.backends.Backend.submit_batch`.
+
+        Args:
+            batch: the items to run.
+            future: the future to resolve, or ``None`` for a new one.
+
+        Returns:
+            The future that resolves with the batch's ``BatchResult``.
+
+        A function or item that can't be pickled for the cluster (a
+        ``SharedArray``, a parkit lock, ``Queue`` or ``Pipe`` end among them)
+        is not raised: it is the item's :class:`parkit.SerializationError` in
+        the result.
+
+        Raises:
+            RuntimeError: the backend was shut down.
+        """
         if future is None:
             future = Future()
         if self._closing:
@@ -746,9 +772,24 @@ class DaskBackend:
     # -- the protocol's other half ---------------------------------------------
 
     def forget(self, call: Call, after: int) -> None:
+        """The caller needs no item of ``call`` past ``after``.
+
+        Its pending batches are cancelled on the cluster.
+
+        Args:
+            call: the call concerned.
+            after: the last input index the caller still needs.
+        """
         self._drop(lambda p: p.batch.call is call and p.batch.start > after)
 
     def interrupt(self, call: Call) -> None:
+        """Stop ``call``'s items: its pending tasks are cancelled.
+
+        A Dask task that runs already finishes: it can't be stopped from here.
+
+        Args:
+            call: the call whose items to stop.
+        """
         self._drop(lambda p: p.batch.call is call)
 
     def _drop(self, which: Any) -> list[_Pending]:
@@ -764,6 +805,14 @@ class DaskBackend:
         return dropped
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more batches; finish the submitted ones.
+
+        The client is closed if this backend connected it.
+
+        Args:
+            wait: block until the backend's workers are gone.
+            cancel_futures: cancel the batches that have not started.
+        """
         with self._lock:
             self._closing = True
         if cancel_futures:
@@ -782,6 +831,7 @@ class DaskBackend:
             self._client.close()
 
     def terminate(self) -> None:
+        """Cancel every pending batch; close the client if this backend connected it."""
         self._closing = True
         dropped = self._drop(lambda p: True)
         del dropped
@@ -789,6 +839,11 @@ class DaskBackend:
             self._client.close()
 
     def stats(self) -> PoolStats:
+        """What the backend has done so far (``busy`` per Dask worker address; no restarts).
+
+        Returns:
+            A :class:`parkit.PoolStats`.
+        """
         from ._stats import PoolStats  # noqa: PLC0415
 
         with self._lock:

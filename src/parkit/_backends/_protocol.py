@@ -57,6 +57,11 @@ class _NotRun:
 #: Placeholder value of an item that was not run: its batch stopped at an
 #: earlier failure (``errors="raise"``) or its call was abandoned.
 NOT_RUN: Final = _NotRun()
+"""Placeholder value of an item that was not run.
+
+A backend puts it in :attr:`BatchResult.values` for an item of a batch that
+stopped at an earlier failure (``errors="raise"``) or whose call was abandoned.
+"""
 
 
 # Plain classes, not dataclasses: ``dataclasses`` imports ``inspect`` (~5 ms of
@@ -65,7 +70,23 @@ NOT_RUN: Final = _NotRun()
 
 
 class Call:
-    """What every batch of one ``map``/``imap``/``submit`` call shares."""
+    """What every batch of one ``map``/``imap``/``submit`` call shares.
+
+    Args:
+        id: a number unique to the call in this process.
+        fn: the function to run on each item.
+        star: call ``fn(*item)`` (``starmap``) instead of ``fn(item)``.
+        timeout: seconds each item may run, or ``None``.
+        stop_on_error: stop a batch at its first failing item (``errors="raise"``):
+            the items after it are ``NOT_RUN``.
+
+    Attributes:
+        id: as passed.
+        fn: as passed.
+        star: as passed.
+        timeout: as passed.
+        stop_on_error: as passed.
+    """
 
     # __weakref__: the process engine memoizes the function's pickle per Call.
     __slots__ = ("__weakref__", "fn", "id", "star", "stop_on_error", "timeout")
@@ -92,7 +113,18 @@ class Call:
 
 
 class Batch:
-    """Consecutive items of one call: ``items[k]`` is input item ``start + k``."""
+    """Consecutive items of one call: ``items[k]`` is input item ``start + k``.
+
+    Args:
+        call: the call the items belong to.
+        start: the input index of the first item.
+        items: the items (argument tuples when ``call.star``).
+
+    Attributes:
+        call: as passed.
+        start: as passed.
+        items: as passed.
+    """
 
     __slots__ = ("call", "items", "start")
 
@@ -111,6 +143,16 @@ class BatchResult:
     ``values[k]`` is item ``k``'s return value, or ``NOT_RUN``, or ``None`` where
     ``errors`` has the item's exception (already rebuilt, with its note).
     ``busy`` is the seconds workers spent on the batch.
+
+    Args:
+        values: one entry per item of the batch.
+        errors: item position in the batch -> its exception.
+        busy: seconds the workers spent on the batch.
+
+    Attributes:
+        values: as passed.
+        errors: as passed.
+        busy: as passed.
     """
 
     __slots__ = ("busy", "errors", "values")
@@ -161,6 +203,13 @@ class Backend(Protocol):
         future that turns the batch's one outcome into its own result). The
         backend calls its ``set_running_or_notify_cancel()`` when the batch
         starts, so a future cancelled before that is skipped.
+
+        Args:
+            batch: the items to run.
+            future: the future to resolve, or ``None`` for a new one.
+
+        Returns:
+            The future that resolves with the batch's :class:`BatchResult`.
         """
         ...
 
@@ -169,11 +218,19 @@ class Backend(Protocol):
 
         A hint: batches not started yet may be skipped (their futures cancelled
         or resolved with ``NOT_RUN``); running ones finish.
+
+        Args:
+            call: the call concerned.
+            after: the last input index the caller still needs.
         """
         ...
 
     def interrupt(self, call: Call) -> None:
-        """Stop ``call``'s running items now if the backend can (Ctrl-C)."""
+        """Stop ``call``'s running items now if the backend can (Ctrl-C).
+
+        Args:
+            call: the call whose items to stop.
+        """
         ...
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -196,5 +253,9 @@ class Backend(Protocol):
         ...
 
     def stats(self) -> PoolStats:
-        """What the backend has done so far; zeros for what it does not count."""
+        """What the backend has done so far; zeros for what it does not count.
+
+        Returns:
+            A :class:`parkit.PoolStats` snapshot.
+        """
         ...

@@ -55,7 +55,14 @@ def run_batch(batch: Batch) -> BatchResult:
 
 
 class SerialBackend:
-    """Runs batches inline; see the module docstring."""
+    """The ``"serial"`` backend: every item runs in the calling thread, in order.
+
+    The oracle the other backends are tested against (its results *are* the
+    serial loop's), and where a debugger works: ``pdb`` and breakpoints stop in
+    the caller. It cannot stop an item that runs too long: an item that took
+    longer than ``timeout`` gets :class:`parkit.TaskTimeout` once it has
+    returned. ``parkit.backends.Serial()`` takes no argument.
+    """
 
     workers = 1
     stops_tasks = True  # nothing to stop: items never run in the background
@@ -64,6 +71,15 @@ class SerialBackend:
     def submit_batch(
         self, batch: Batch, future: Future[BatchResult] | None = None
     ) -> Future[BatchResult]:
+        """Run ``batch`` now, in this thread; see :meth:`parkit.backends.Backend.submit_batch`.
+
+        Args:
+            batch: the items to run.
+            future: the future to resolve, or ``None`` for a new one.
+
+        Returns:
+            The future that resolves with the batch's ``BatchResult``.
+        """
         if future is None:
             # Loaded here: the map path passes its own future (_future.py).
             from concurrent.futures import Future  # noqa: PLC0415
@@ -74,18 +90,42 @@ class SerialBackend:
         return future
 
     def forget(self, call: Call, after: int) -> None:
+        """The caller needs no item of ``call`` past ``after`` (nothing is ever pending here).
+
+        Args:
+            call: the call concerned.
+            after: the last input index the caller still needs.
+        """
         del call, after  # nothing is ever pending
 
     def interrupt(self, call: Call) -> None:
+        """Stop ``call``'s running items: nothing to do here.
+
+        Items run in the caller's thread, where Ctrl-C lands.
+
+        Args:
+            call: the call whose items to stop.
+        """
         del call
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more batches; finish the submitted ones (nothing runs in the background).
+
+        Args:
+            wait: block until the backend's workers are gone.
+            cancel_futures: cancel the batches that have not started.
+        """
         del wait, cancel_futures  # nothing runs in the background
 
     def terminate(self) -> None:
-        pass
+        """Stop now: nothing to stop, as nothing runs in the background."""
 
     def stats(self) -> PoolStats:
+        """What the backend has done so far: zeros, the serial backend counts nothing.
+
+        Returns:
+            A :class:`parkit.PoolStats`.
+        """
         return zero_stats()
 
 

@@ -73,6 +73,9 @@ class Insights:
     attributes below are their sums (worker-seconds), and the ratios are of
     those sums. ``later - earlier`` is what happened between two readings
     (one call's figures). docs/observability.md tells how to read them.
+
+    Attributes:
+        workers: one :class:`WorkerInsights` per worker slot, in slot order.
     """
 
     workers: tuple[WorkerInsights, ...]
@@ -82,30 +85,37 @@ class Insights:
 
     @property
     def startup(self) -> float:
+        """Worker-seconds from each worker's loop start until it was ready."""
         return self._sum("startup")
 
     @property
     def idle(self) -> float:
+        """Worker-seconds spent waiting for work."""
         return self._sum("idle")
 
     @property
     def unpickle(self) -> float:
+        """Worker-seconds spent loading functions and arguments."""
         return self._sum("unpickle")
 
     @property
     def function(self) -> float:
+        """Worker-seconds spent in the user's function."""
         return self._sum("function")
 
     @property
     def pickle(self) -> float:
+        """Worker-seconds spent pickling results."""
         return self._sum("pickle")
 
     @property
     def send(self) -> float:
+        """Worker-seconds spent writing results to the parent."""
         return self._sum("send")
 
     @property
     def tasks(self) -> int:
+        """Tasks (chunks of items) run by all the workers."""
         return sum(w.tasks for w in self.workers)
 
     @property
@@ -142,7 +152,11 @@ class Insights:
         return Insights(tuple(a - b for a, b in zip(self.workers, other.workers, strict=True)))
 
     def summary(self) -> str:
-        """A small table: one line per worker, one for the total, in seconds."""
+        """A small table: one line per worker, one for the total, in seconds.
+
+        Returns:
+            The table as text, with a last line of the three ratios.
+        """
         head = ("", "startup", "idle", "unpickle", "function", "pickle", "send", "tasks")
         rows = [f"{head[0]:>8}" + "".join(f"{h:>10}" for h in head[1:])]
         for name, w in [(f"w{k}", w) for k, w in enumerate(self.workers)] + [("total", self)]:

@@ -34,7 +34,19 @@ _Job = tuple[Batch, "Future[BatchResult]"]
 
 
 class ThreadBackend:
-    """Runs batches in up to ``workers`` threads; see the module docstring."""
+    """The ``"thread"`` backend: items run in a pool of threads of this process.
+
+    Good for functions that release the GIL (I/O, NumPy) and for objects that
+    can't be pickled: nothing is pickled. A thread can't be stopped from
+    outside, so a per-item ``timeout`` gives :class:`parkit.TaskTimeout` on
+    time while the item keeps running in the background; its thread is
+    replaced so the pool keeps its size.
+
+    Args:
+        workers: the most threads at once.
+        idle_timeout: a thread with no work for this many seconds exits
+            (``None``: threads stay until shutdown).
+    """
 
     stops_tasks = False
     shares_memory = True
@@ -57,11 +69,24 @@ class ThreadBackend:
 
     @property
     def workers(self) -> int:
+        """The most items that run at once (threads)."""
         return self._workers
 
     def submit_batch(
         self, batch: Batch, future: Future[BatchResult] | None = None
     ) -> Future[BatchResult]:
+        """Start ``batch``; see :meth:`parkit.backends.Backend.submit_batch`.
+
+        Args:
+            batch: the items to run.
+            future: the future to resolve, or ``None`` for a new one.
+
+        Returns:
+            The future that resolves with the batch's ``BatchResult``.
+
+        Raises:
+            RuntimeError: the backend was shut down.
+        """
         if future is None:
             future = Future()
         with self._lock:
@@ -156,23 +181,48 @@ class ThreadBackend:
             self._watchdog = None
 
     def forget(self, call: Call, after: int) -> None:
+        """The caller needs no item of ``call`` past ``after``: its batches not started are skipped.
+
+        Args:
+            call: the call concerned.
+            after: the last input index the caller still needs.
+        """
         self._forgotten[call.id] = after
         if len(self._forgotten) > 64:
             with contextlib.suppress(StopIteration, KeyError):
                 del self._forgotten[next(iter(self._forgotten))]
 
     def interrupt(self, call: Call) -> None:
+        """Stop ``call``'s running items, as far as threads allow.
+
+        A thread can't be stopped: its item runs on while the caller stops waiting.
+
+        Args:
+            call: the call whose items to stop.
+        """
         del call  # threads can't be stopped; the caller stops waiting
 
     def stats(self) -> PoolStats:
+        """What the backend has done so far: zeros, the thread backend counts nothing.
+
+        Returns:
+            A :class:`parkit.PoolStats`.
+        """
         return zero_stats()
 
     def terminate(self) -> None:
+        """Cancel the batches not started; running items finish in the background."""
         # Threads can't be killed: what has not started is cancelled, the
         # running items finish in the background.
         self.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more batches; finish the submitted ones, then let the threads go.
+
+        Args:
+            wait: block until the backend's workers are gone.
+            cancel_futures: cancel the batches that have not started.
+        """
         with self._lock:
             self._closing = True
             threads = list(self._threads)

@@ -421,6 +421,26 @@ async def amap(
     awaiting task drops the items not started and stops the running ones where
     the backend can (the process backend does), then raises
     ``asyncio.CancelledError``. The input is pulled on the loop's thread.
+
+    Args:
+        fn: any callable, lambdas and closures included.
+        iterable: the items, consumed lazily (a bounded number ahead).
+        workers: how many; default: the CPUs this process may use.
+        backend: ``"process"`` (default), ``"thread"``, ``"serial"``, ``"dask"`` or a
+            backend object.
+        context: start method (see :func:`parkit.default_context`).
+        chunksize: items per batch; ``None`` adapts to how long items take.
+        timeout: seconds per item: a longer item gets :class:`parkit.TaskTimeout`.
+        errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+            would; ``"return"`` puts exceptions in the results.
+        progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+    Returns:
+        The results, in input order.
+
+    Raises:
+        BaseException: as :func:`parkit.map` raises.
+        asyncio.CancelledError: the awaiting task was cancelled.
     """
     return await gather_list(
         _backend_for(backend, context, workers), fn, iterable, star=False,
@@ -479,7 +499,28 @@ async def astarmap(
     errors: Errors = "raise",
     progress: Progress = False,
 ) -> list[R] | list[R | BaseException]:
-    """:func:`parkit.starmap` for asyncio; see :func:`amap`."""
+    """:func:`parkit.starmap` for asyncio; see :func:`amap`.
+
+    Args:
+        fn: any callable, lambdas and closures included; called as ``fn(*args)``.
+        iterable: argument tuples (any iterables), consumed lazily.
+        workers: how many; default: the CPUs this process may use.
+        backend: ``"process"`` (default), ``"thread"``, ``"serial"``, ``"dask"`` or a
+            backend object.
+        context: start method (see :func:`parkit.default_context`).
+        chunksize: items per batch; ``None`` adapts to how long items take.
+        timeout: seconds per item: a longer item gets :class:`parkit.TaskTimeout`.
+        errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+            would; ``"return"`` puts exceptions in the results.
+        progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+    Returns:
+        The results, in input order.
+
+    Raises:
+        BaseException: as :func:`parkit.map` raises.
+        asyncio.CancelledError: the awaiting task was cancelled.
+    """
     return await gather_list(
         _backend_for(backend, context, workers), fn, iterable, star=True,
         chunksize=chunksize, timeout=timeout, errors=errors, progress=progress,
@@ -546,6 +587,26 @@ def aimap(
     Same options and semantics as :func:`parkit.imap` (bad options raise at the
     call). Leaving the loop early drops the call's pending work once the
     iterator is closed: wrap it in ``contextlib.aclosing`` to close it at once.
+
+    Args:
+        fn: any callable, lambdas and closures included.
+        iterable: the items, consumed lazily (a bounded number ahead).
+        ordered: ``True`` yields in input order; ``False`` as results complete.
+        workers: how many; default: the CPUs this process may use.
+        backend: ``"process"`` (default), ``"thread"``, ``"serial"``, ``"dask"`` or a
+            backend object.
+        context: start method (see :func:`parkit.default_context`).
+        chunksize: items per batch; ``None`` adapts to how long items take.
+        timeout: seconds per item: a longer item gets :class:`parkit.TaskTimeout`.
+        errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+            would; ``"return"`` puts exceptions in the results.
+        progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+    Returns:
+        An async generator of the results.
+
+    Raises:
+        BaseException: while iterating, as :func:`parkit.map` raises.
     """
     return iterate(
         start(

@@ -228,7 +228,27 @@ def starmap(
     errors: Errors = "raise",
     progress: Progress = False,
 ) -> list[R] | list[R | BaseException]:
-    """``[fn(*args) for args in iterable]``, in parallel; see :func:`map`."""
+    """``[fn(*args) for args in iterable]``, in parallel; see :func:`map`.
+
+    Args:
+        fn: any callable, lambdas and closures included.
+        iterable: argument tuples (any iterables), consumed lazily.
+        workers: how many; default: the CPUs this process may use.
+        backend: ``"process"`` (default), ``"thread"``, ``"serial"``,
+            ``"dask"`` or a backend object.
+        context: start method (see :func:`parkit.default_context`).
+        chunksize: items per batch; ``None`` adapts to how long items take.
+        timeout: seconds per item (:class:`parkit.TaskTimeout`).
+        errors: ``"raise"`` or ``"return"``, as for :func:`map`.
+        progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+    Returns:
+        The results, in input order.
+
+    Raises:
+        BaseException: as for :func:`map`.
+        PoolBroken: the pool cannot run anything.
+    """
     return map_list(
         _backend_for(backend, context, workers),
         fn,
@@ -303,6 +323,26 @@ def imap(
     works with flat memory. ``ordered=False`` yields results as they complete;
     with ``errors="raise"`` it raises the first failure to complete. Breaking
     out of the loop (or closing the iterator) drops the call's pending work.
+
+    Args:
+        fn: any callable, lambdas and closures included.
+        iterable: consumed lazily, as the workers need items.
+        ordered: ``True`` yields in input order; ``False`` as results complete.
+        workers: how many; default: the CPUs this process may use.
+        backend: ``"process"`` (default), ``"thread"``, ``"serial"``,
+            ``"dask"`` or a backend object.
+        context: start method (see :func:`parkit.default_context`).
+        chunksize: items per batch; ``None`` adapts to how long items take.
+        timeout: seconds per item (:class:`parkit.TaskTimeout`).
+        errors: ``"raise"`` or ``"return"``, as for :func:`map`.
+        progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+    Returns:
+        An iterator of the results (exceptions too, with ``errors="return"``).
+
+    Raises:
+        BaseException: while iterating, as :func:`map` raises.
+        PoolBroken: the pool cannot run anything.
     """
     return _flatten(
         run_map(

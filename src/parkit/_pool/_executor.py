@@ -135,6 +135,14 @@ class ProcessPoolExecutor(Executor):
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Schedule ``fn(*args, **kwargs)``; its future.
 
+        Args:
+            fn: any callable, lambdas and closures included.
+            *args: its positional arguments.
+            **kwargs: its keyword arguments.
+
+        Returns:
+            A ``concurrent.futures.Future`` of the result.
+
         Raises:
             RuntimeError: after ``shutdown()``.
             BrokenProcessPool: the pool is broken (:class:`parkit.PoolBroken`).
@@ -167,6 +175,19 @@ class ProcessPoolExecutor(Executor):
         max_workers``, so an endless one works. When the input is taken lazily,
         an exception it raises comes from the iterator after the results of
         the items before it, as with the built-in ``map``.
+
+        Args:
+            fn: called as ``fn(*args)`` for each tuple of the zipped iterables.
+            *iterables: the argument iterables, zipped (shortest wins).
+            timeout: seconds from this call until each result must be there.
+            chunksize: items sent to a worker at a time.
+            buffersize: chunks submitted ahead of the consumer (``None``: see
+                above).
+
+        Returns:
+            An iterator of the results, in input order; it raises a task's
+            exception when it reaches that task, ``TimeoutError`` past
+            ``timeout``.
 
         Raises:
             ValueError: ``chunksize`` < 1 or ``buffersize`` < 1.

@@ -77,7 +77,8 @@ class Pool:
             configures logging in the workers itself.
 
     Raises:
-        ValueError, TypeError: an option has a bad value.
+        ValueError: an option has a bad value.
+        TypeError: an option has the wrong type.
         NotImplementedError: ``cpus`` on a platform without
             ``os.sched_setaffinity``.
         SerializationError: ``initializer``/``initargs`` can't be pickled.
@@ -218,7 +219,24 @@ class Pool:
         errors: Errors = "raise",
         progress: Progress = False,
     ) -> list[R] | list[R | BaseException]:
-        """``fn`` over ``iterable``: a list in input order (see :func:`parkit.map`)."""
+        """``fn`` over ``iterable``: a list in input order (see :func:`parkit.map`).
+
+        Args:
+            fn: any callable, lambdas and closures included.
+            iterable: the items, consumed lazily (a bounded number ahead).
+            chunksize: items per batch; default: the pool's ``chunksize``.
+            timeout: seconds per item; default: the pool's ``timeout``.
+            errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+                would; ``"return"`` puts exceptions in the results.
+            progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+        Returns:
+            The results, in input order.
+
+        Raises:
+            BaseException: as :func:`parkit.map` raises.
+            RuntimeError: the pool was shut down.
+        """
         size, limit = self._options(chunksize, timeout)
         return map_list(
             self._backend,
@@ -274,7 +292,24 @@ class Pool:
         errors: Errors = "raise",
         progress: Progress = False,
     ) -> list[R] | list[R | BaseException]:
-        """``fn(*args)`` for each ``args`` of ``iterable``, as a list in input order."""
+        """``fn(*args)`` for each ``args`` of ``iterable``, as a list in input order.
+
+        Args:
+            fn: any callable, lambdas and closures included; called as ``fn(*args)``.
+            iterable: argument tuples (any iterables), consumed lazily.
+            chunksize: items per batch; default: the pool's ``chunksize``.
+            timeout: seconds per item; default: the pool's ``timeout``.
+            errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+                would; ``"return"`` puts exceptions in the results.
+            progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+        Returns:
+            The results, in input order.
+
+        Raises:
+            BaseException: as :func:`parkit.map` raises.
+            RuntimeError: the pool was shut down.
+        """
         size, limit = self._options(chunksize, timeout)
         return map_list(
             self._backend,
@@ -334,7 +369,25 @@ class Pool:
         errors: Errors = "raise",
         progress: Progress = False,
     ) -> Iterator[R] | Iterator[R | BaseException]:
-        """Lazily yield ``fn(item)``; see :func:`parkit.imap`."""
+        """Lazily yield ``fn(item)``; see :func:`parkit.imap`.
+
+        Args:
+            fn: any callable, lambdas and closures included.
+            iterable: the items, consumed lazily (a bounded number ahead).
+            ordered: ``True`` yields in input order; ``False`` as results complete.
+            chunksize: items per batch; default: the pool's ``chunksize``.
+            timeout: seconds per item; default: the pool's ``timeout``.
+            errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+                would; ``"return"`` puts exceptions in the results.
+            progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+        Returns:
+            An iterator of the results.
+
+        Raises:
+            BaseException: while iterating, as :func:`parkit.map` raises.
+            RuntimeError: the pool was shut down.
+        """
         size, limit = self._options(chunksize, timeout)
         segments = run_map(
             self._backend,
@@ -357,6 +410,18 @@ class Pool:
         :class:`parkit.TaskTimeout` (the pool's ``timeout``) or
         :class:`parkit.SerializationError`. ``cancel()`` succeeds until the
         task is sent to a worker.
+
+        Args:
+            fn: any callable, lambdas and closures included.
+            *args: its positional arguments.
+            **kwargs: its keyword arguments.
+
+        Returns:
+            A ``concurrent.futures.Future`` of the result.
+
+        Raises:
+            RuntimeError: the pool was shut down.
+            TypeError: ``fn`` is not callable.
         """
         if self._closed:
             raise RuntimeError("cannot use a pool after shutdown() or terminate()")
@@ -411,7 +476,24 @@ class Pool:
         errors: Errors = "raise",
         progress: Progress = False,
     ) -> list[R] | list[R | BaseException]:
-        """:meth:`map` for asyncio; see :func:`parkit.amap`."""
+        """:meth:`map` for asyncio; see :func:`parkit.amap`.
+
+        Args:
+            fn: any callable, lambdas and closures included.
+            iterable: the items, consumed lazily (a bounded number ahead).
+            chunksize: items per batch; default: the pool's ``chunksize``.
+            timeout: seconds per item; default: the pool's ``timeout``.
+            errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+                would; ``"return"`` puts exceptions in the results.
+            progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+        Returns:
+            The results, in input order.
+
+        Raises:
+            BaseException: as :func:`parkit.map` raises.
+            RuntimeError: the pool was shut down.
+        """
         from ._async import gather_list  # noqa: PLC0415 - asyncio on first use
 
         size, limit = self._options(chunksize, timeout)
@@ -463,7 +545,24 @@ class Pool:
         errors: Errors = "raise",
         progress: Progress = False,
     ) -> list[R] | list[R | BaseException]:
-        """:meth:`starmap` for asyncio; see :func:`parkit.amap`."""
+        """:meth:`starmap` for asyncio; see :func:`parkit.amap`.
+
+        Args:
+            fn: any callable, lambdas and closures included; called as ``fn(*args)``.
+            iterable: argument tuples (any iterables), consumed lazily.
+            chunksize: items per batch; default: the pool's ``chunksize``.
+            timeout: seconds per item; default: the pool's ``timeout``.
+            errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+                would; ``"return"`` puts exceptions in the results.
+            progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+        Returns:
+            The results, in input order.
+
+        Raises:
+            BaseException: as :func:`parkit.map` raises.
+            RuntimeError: the pool was shut down.
+        """
         from ._async import gather_list  # noqa: PLC0415 - asyncio on first use
 
         size, limit = self._options(chunksize, timeout)
@@ -519,7 +618,25 @@ class Pool:
         errors: Errors = "raise",
         progress: Progress = False,
     ) -> AsyncGenerator[R, None] | AsyncGenerator[R | BaseException, None]:
-        """:meth:`imap` for asyncio: ``async for r in pool.aimap(fn, items)``."""
+        """:meth:`imap` for asyncio: ``async for r in pool.aimap(fn, items)``.
+
+        Args:
+            fn: any callable, lambdas and closures included.
+            iterable: the items, consumed lazily (a bounded number ahead).
+            ordered: ``True`` yields in input order; ``False`` as results complete.
+            chunksize: items per batch; default: the pool's ``chunksize``.
+            timeout: seconds per item; default: the pool's ``timeout``.
+            errors: ``"raise"`` raises the lowest-index item's exception, as the serial loop
+                would; ``"return"`` puts exceptions in the results.
+            progress: ``True`` for a tqdm bar, or a callable ``(done, total)``.
+
+        Returns:
+            An async generator of the results.
+
+        Raises:
+            BaseException: while iterating, as :func:`parkit.map` raises.
+            RuntimeError: the pool was shut down.
+        """
         from ._async import iterate, start  # noqa: PLC0415 - asyncio on first use
 
         size, limit = self._options(chunksize, timeout)
@@ -537,6 +654,20 @@ class Pool:
         awaiting task cancels the task if it has not started, and stops it
         where the backend can if it runs (the process backend replaces the
         worker); ``asyncio.CancelledError`` propagates.
+
+        Args:
+            fn: any callable, lambdas and closures included.
+            *args: its positional arguments.
+            **kwargs: its keyword arguments.
+
+        Returns:
+            What ``fn`` returned.
+
+        Raises:
+            BaseException: what ``fn`` raised, or a parkit error for the task
+                (as :meth:`submit`'s future).
+            RuntimeError: the pool was shut down.
+            TypeError: ``fn`` is not callable.
         """
         from ._async import await_item  # noqa: PLC0415 - asyncio on first use
 
@@ -549,7 +680,11 @@ class Pool:
         return result
 
     def stats(self) -> PoolStats:
-        """What the pool has done (process backend; zeros elsewhere)."""
+        """What the pool has done (process backend; zeros elsewhere).
+
+        Returns:
+            A :class:`parkit.PoolStats` snapshot.
+        """
         return self._backend.stats()
 
     def insights(self) -> Insights:
@@ -559,6 +694,9 @@ class Pool:
         what happened since an earlier reading ``before`` (one call's share).
         The figures of a task are complete once its results have been
         received, but for the few microseconds of its send.
+
+        Returns:
+            A :class:`parkit.Insights` snapshot.
 
         Raises:
             RuntimeError: the pool was made without ``insights=True``.
@@ -574,6 +712,9 @@ class Pool:
         A worker writes its statistics when it exits, so this waits for the
         workers of a pool that was shut down; workers that crashed or were
         killed (``terminate()``, a timeout) are missing.
+
+        Returns:
+            One ``pstats.Stats`` of every worker's profile.
 
         Raises:
             RuntimeError: the pool was made without ``profile=True``, or it is

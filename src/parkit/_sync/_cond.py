@@ -68,6 +68,9 @@ class Condition(SyncObject):
         timeout: default limit for ``with`` and ``hold()``, in seconds.
         context: start-method name or ``multiprocessing`` context, validated
             and recorded as :attr:`start_method` (see :class:`parkit.Lock`).
+
+    Raises:
+        TypeError: ``lock`` is not a parkit ``Lock`` or ``RLock``.
     """
 
     _KIND = 5
@@ -104,7 +107,15 @@ class Condition(SyncObject):
         return self._timeout if self._timeout is not None else self._lock.timeout
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        """Acquire the underlying lock (see :meth:`parkit.Lock.acquire`)."""
+        """Acquire the underlying lock (see :meth:`parkit.Lock.acquire`).
+
+        Args:
+            block: False to try once without waiting.
+            timeout: seconds to wait at most (None: as long as it takes).
+
+        Returns:
+            True if acquired, False if not in time.
+        """
         return self._lock.acquire(block, timeout)
 
     def release(self) -> None:
@@ -112,7 +123,16 @@ class Condition(SyncObject):
         self._lock.release()
 
     def hold(self, timeout: float | None = None) -> Any:
-        """``with cond.hold(timeout=2):`` the lock, or :class:`parkit.LockTimeout`."""
+        """``with cond.hold(timeout=2):`` the lock, or :class:`parkit.LockTimeout`.
+
+        Args:
+            timeout: seconds to wait at most; None takes the condition's
+                ``timeout=``, else the lock's.
+
+        Returns:
+            A context manager that acquires the lock on entry and releases it
+            on exit.
+        """
         return self._lock.hold(self._limit(timeout))
 
     def __enter__(self) -> bool:
@@ -129,6 +149,11 @@ class Condition(SyncObject):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Release the lock, wait for a notification, re-acquire the lock.
+
+        Args:
+            timeout: seconds to wait for the notification at most (None: as
+                long as it takes). Re-acquiring the lock is not bounded by it,
+                as in the stdlib.
 
         Returns:
             False if ``timeout`` expired first, else True.
@@ -185,7 +210,20 @@ class Condition(SyncObject):
                     words[slot + k] = 0
 
     def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
-        """Wait until ``predicate()`` is true; return its last value (as the stdlib)."""
+        """Wait until ``predicate()`` is true; return its last value (as the stdlib).
+
+        Args:
+            predicate: called with the lock held; its result is taken as a bool.
+            timeout: seconds to wait at most over all the waits (None: as long
+                as it takes).
+
+        Returns:
+            The predicate's last value: falsy only if the time ran out.
+
+        Raises:
+            RuntimeError: the calling thread does not hold the lock.
+            parkit.TooManyWaiters: too many threads wait already.
+        """
         timeout = check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         result = predicate()
@@ -199,6 +237,9 @@ class Condition(SyncObject):
 
     def notify(self, n: int = 1) -> None:
         """Wake up to ``n`` waiting threads, oldest first.
+
+        Args:
+            n: how many waiters to wake at most.
 
         Raises:
             RuntimeError: the calling thread does not hold the lock.
@@ -230,7 +271,11 @@ class Condition(SyncObject):
         self.notify(_NSLOTS)
 
     def statistics(self) -> ConditionStats:
-        """Who waits and who holds the lock (a snapshot)."""
+        """Who waits and who holds the lock (a snapshot).
+
+        Returns:
+            A ``ConditionStats`` snapshot.
+        """
         with self._segment.guard() as words:
             self._reap(words)
             waiting = sorted(
@@ -257,7 +302,11 @@ class Event(SyncObject):
         self._create(timeout, context)
 
     def is_set(self) -> bool:
-        """Whether the flag is set."""
+        """Whether the flag is set.
+
+        Returns:
+            The flag, now.
+        """
         return bool(self._segment.words[_FLAG])
 
     def set(self) -> None:
@@ -274,6 +323,10 @@ class Event(SyncObject):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the flag is set, at most ``timeout`` (default: ``timeout=``).
+
+        Args:
+            timeout: seconds to wait at most; None takes the event's
+                ``timeout=`` (itself None by default: no limit).
 
         Returns:
             The flag: False only if the time ran out first (as the stdlib).
@@ -305,6 +358,10 @@ class Barrier(SyncObject):
         timeout: default limit for ``wait()``, in seconds.
         context: start-method name or ``multiprocessing`` context, validated
             and recorded as :attr:`start_method` (see :class:`parkit.Lock`).
+
+    Raises:
+        TypeError: ``parties`` is not an int, or ``action`` is not callable.
+        ValueError: ``parties`` is less than 1.
     """
 
     _KIND = 7
@@ -337,6 +394,10 @@ class Barrier(SyncObject):
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait until every party has called ``wait()``.
+
+        Args:
+            timeout: seconds to wait at most; None takes the barrier's
+                ``timeout=``. When it runs out the barrier breaks.
 
         Returns:
             This party's arrival index, ``0`` to ``parties - 1``.

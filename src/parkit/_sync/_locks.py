@@ -130,6 +130,10 @@ class _Acquirable(SyncObject):
                 object's own ``timeout=`` is *not* applied here, as in the
                 stdlib). A holder that died is found within about 0.2 s.
 
+        Returns:
+            True if acquired, False if not within ``timeout`` (or at once,
+            ``block=False``).
+
         Raises:
             LockAbandoned: a holder died holding it; its hold has been released
                 (see :class:`parkit.LockAbandoned`).
@@ -160,6 +164,9 @@ class _Acquirable(SyncObject):
 
         Args:
             timeout: seconds to wait at most; None takes the object's ``timeout=``.
+
+        Returns:
+            A context manager that acquires on entry and releases on exit.
 
         Raises:
             LockTimeout: not acquired in time; the message names the holder.
@@ -369,11 +376,19 @@ class Lock(_Acquirable):
         return True
 
     def locked(self) -> bool:
-        """Whether someone holds it (a snapshot)."""
+        """Whether someone holds it (a snapshot).
+
+        Returns:
+            True if a thread of any process holds it now.
+        """
         return bool(self._segment.words[_COUNT])
 
     def statistics(self) -> LockStats:
-        """Who holds it, for how long, and how many wait (a snapshot)."""
+        """Who holds it, for how long, and how many wait (a snapshot).
+
+        Returns:
+            A ``LockStats`` snapshot.
+        """
         with self._segment.guard() as words:
             reap_waiters(words)
             depth, pid, start = int(words[_COUNT]), int(words[_PID]), int(words[_START])
@@ -403,6 +418,12 @@ class RLock(Lock):
     It is released when the holder has released it as many times as it
     acquired it; only the holding thread may release it (``RuntimeError``
     otherwise, as the stdlib).
+
+    Args:
+        timeout: default limit for ``with`` and ``hold()``, in seconds.
+        abandoned: ``"raise"`` (default) or ``"recover"``, as for :class:`Lock`.
+        context: start-method name or ``multiprocessing`` context, validated
+            and recorded as :attr:`start_method`.
     """
 
     _KIND = 2
@@ -447,6 +468,10 @@ class Semaphore(_Acquirable):
         abandoned: ``"raise"`` (default) or ``"recover"``.
         context: start-method name or ``multiprocessing`` context, validated
             and recorded as :attr:`start_method` (see :class:`Lock`).
+
+    Raises:
+        TypeError: ``value`` is not an int.
+        ValueError: ``value`` is negative.
     """
 
     _KIND = 3
@@ -556,6 +581,9 @@ class Semaphore(_Acquirable):
     def release(self, n: int = 1) -> None:
         """Add ``n`` units, waking waiters.
 
+        Args:
+            n: how many units to add (>= 1).
+
         Raises:
             ValueError: ``n`` < 1, or (BoundedSemaphore) released more than acquired.
         """
@@ -576,7 +604,11 @@ class Semaphore(_Acquirable):
             segment.unlock()
 
     def get_value(self) -> int:
-        """Units available now (a snapshot; correct on every OS, unlike the stdlib's)."""
+        """Units available now (a snapshot; correct on every OS, unlike the stdlib's).
+
+        Returns:
+            The number of free units.
+        """
         return int(self._segment.words[_VALUE])
 
     def _blocked_by(self) -> LockTimeout:
@@ -604,7 +636,11 @@ class Semaphore(_Acquirable):
         return None
 
     def statistics(self) -> SemaphoreStats:
-        """Units available, holders and waiters (a snapshot)."""
+        """Units available, holders and waiters (a snapshot).
+
+        Returns:
+            A ``SemaphoreStats`` snapshot.
+        """
         with self._segment.guard() as words:
             reap_waiters(words)
             held = sorted(self._held(words), key=lambda s: words[s + 3])
@@ -622,7 +658,18 @@ class Semaphore(_Acquirable):
 
 
 class BoundedSemaphore(Semaphore):
-    """A :class:`Semaphore` that cannot be released above its initial value."""
+    """A :class:`Semaphore` that cannot be released above its initial value.
+
+    Args:
+        value: the initial number of units (>= 0), also the most it can hold.
+        timeout: default limit for ``with`` and ``hold()``, in seconds.
+        abandoned: ``"raise"`` (default) or ``"recover"``.
+        context: start-method name or ``multiprocessing`` context.
+
+    Raises:
+        TypeError: ``value`` is not an int.
+        ValueError: ``value`` is negative.
+    """
 
     _KIND = 4
     _WHAT = "BoundedSemaphore"

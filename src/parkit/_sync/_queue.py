@@ -126,6 +126,10 @@ class Queue(SyncObject, Generic[T]):
         context: start-method name or ``multiprocessing`` context, validated
             and recorded as :attr:`start_method`; the queue works with
             processes of every start method.
+
+    Raises:
+        TypeError: ``maxsize`` is not an int.
+        ValueError: ``maxsize`` is negative.
     """
 
     _KIND = 8
@@ -230,6 +234,13 @@ class Queue(SyncObject, Generic[T]):
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         """Put ``item`` at the end, waiting for room in a bounded queue.
 
+        Args:
+            item: any object cloudpickle can pickle; it is pickled now, in
+                the caller.
+            block: False to try once without waiting for room.
+            timeout: seconds to wait for room at most (None: as long as it
+                takes).
+
         Raises:
             SerializationError: ``item`` can't be pickled (nothing was put).
             queue.Full: no room within ``timeout`` (or at once, ``block=False``).
@@ -285,6 +296,13 @@ class Queue(SyncObject, Generic[T]):
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         """Remove and return the first item, waiting for one.
 
+        Args:
+            block: False to try once without waiting.
+            timeout: seconds to wait at most (None: as long as it takes).
+
+        Returns:
+            The item, unpickled.
+
         Raises:
             queue.Empty: nothing came within ``timeout`` (or at once, ``block=False``).
             QueueClosed: the queue is closed and drained.
@@ -335,11 +353,19 @@ class Queue(SyncObject, Generic[T]):
         return item
 
     def put_nowait(self, item: T) -> None:
-        """``put(item, block=False)``."""
+        """``put(item, block=False)``.
+
+        Args:
+            item: the object to put.
+        """
         self.put(item, block=False)
 
     def get_nowait(self) -> T:
-        """``get(block=False)``."""
+        """``get(block=False)``.
+
+        Returns:
+            The first item; ``queue.Empty`` if there is none now.
+        """
         return self.get(block=False)
 
     def __iter__(self) -> Iterator[T]:
@@ -364,15 +390,27 @@ class Queue(SyncObject, Generic[T]):
         return bool(self._segment.words[_CLOSED])
 
     def qsize(self) -> int:
-        """Items in the queue now (exact, on every OS)."""
+        """Items in the queue now (exact, on every OS).
+
+        Returns:
+            The number of items.
+        """
         return int(self._segment.words[_COUNT])
 
     def empty(self) -> bool:
-        """Whether it holds no item now."""
+        """Whether it holds no item now.
+
+        Returns:
+            True if ``qsize()`` is 0.
+        """
         return self.qsize() == 0
 
     def full(self) -> bool:
-        """Whether a bounded queue is at its ``maxsize`` now."""
+        """Whether a bounded queue is at its ``maxsize`` now.
+
+        Returns:
+            True if a ``put`` would have to wait.
+        """
         words = self._segment.words
         return bool(words[_MAXSIZE]) and words[_COUNT] >= words[_MAXSIZE]
 
@@ -382,7 +420,11 @@ class Queue(SyncObject, Generic[T]):
         return int(self._segment.words[_MAXSIZE])
 
     def statistics(self) -> QueueStats:
-        """Size, memory, waiters and totals (a snapshot)."""
+        """Size, memory, waiters and totals (a snapshot).
+
+        Returns:
+            A ``QueueStats`` snapshot.
+        """
         with self._segment.guard() as words:
             reap_waiters(words)
             return QueueStats(

@@ -119,7 +119,31 @@ def _join(thread: threading.Thread, done: threading.Event) -> None:
 
 
 class ProcessEngine:
-    """A pool of worker processes run by one I/O thread. See the module docstring."""
+    """The ``"process"`` backend: a pool of worker processes run by one I/O thread.
+
+    parkit's own engine (not the stdlib's pool): each worker has its own pipes,
+    served by one non-blocking I/O thread; a status slot per worker in shared
+    memory tells which item a dead worker was running, so only that item fails
+    (:class:`parkit.WorkerCrashed`) and the worker is replaced; a per-item
+    ``timeout`` kills and replaces only the stuck worker. ``parkit.Pool``
+    makes one for ``backend="process"``; make one yourself to share it
+    between pools (``backend=parkit.backends.Process(4)``).
+
+    Args:
+        workers: how many worker processes.
+        context: start method (see :func:`parkit.default_context`).
+        initializer: called as ``initializer(*initargs)`` in each worker when
+            it starts; if it raises, the pool breaks (:class:`parkit.PoolBroken`).
+        initargs: arguments for ``initializer``.
+        max_tasks_per_worker: a worker is replaced after this many items.
+        idle_timeout: workers exit after this many seconds without work and
+            start again when needed (``None``: they stay until shutdown).
+        name: a name for the pool, in worker names (``parkit-<name>-w0``).
+        insights: the workers count how their time splits (:meth:`insights`).
+        profile: the workers run the function under ``cProfile`` (:meth:`profile`).
+        cpus: the CPU numbers every worker may run on (its affinity).
+        worker_logging: forward what the workers log to this process's handlers.
+    """
 
     stops_tasks = True
     shares_memory = True
@@ -197,12 +221,20 @@ class ProcessEngine:
 
     @property
     def workers(self) -> int:
+        """The number of worker processes."""
         return self._workers
 
     def submit_batch(
         self, batch: Batch, future: Future[BatchResult] | None = None
     ) -> Future[BatchResult]:
-        """Queue ``batch``; see :class:`parkit._backends._protocol.Backend`.
+        """Queue ``batch``; see :meth:`parkit.backends.Backend.submit_batch`.
+
+        Args:
+            batch: the items to run.
+            future: the future to resolve, or ``None`` for a new one.
+
+        Returns:
+            The future that resolves with the batch's ``BatchResult``.
 
         Raises:
             SerializationError: the call's function can't be pickled.
@@ -236,9 +268,24 @@ class ProcessEngine:
             ) from e
 
     def forget(self, call: Call, after: int) -> None:
+        """The caller needs no item of ``call`` past ``after``.
+
+        Its batches that no worker has started are dropped.
+
+        Args:
+            call: the call concerned.
+            after: the last input index the caller still needs.
+        """
         self._command(lambda: self._do_forget(call, after), allow_closing=True)
 
     def interrupt(self, call: Call) -> None:
+        """Stop ``call``'s running items now.
+
+        Their workers are killed and replaced; its queued batches are dropped.
+
+        Args:
+            call: the call whose items to stop.
+        """
         # Load the error classes now, in the interrupted thread: a Ctrl-C that
         # ends the program shuts this pool down at exit, and PoolBroken's module
         # imports concurrent.futures.process, which can't register its exit
@@ -248,7 +295,11 @@ class ProcessEngine:
         self._command(lambda: self._do_interrupt(call), allow_closing=True)
 
     def stats(self) -> PoolStats:
-        """A snapshot of :class:`PoolStats`."""
+        """A snapshot of :class:`PoolStats`.
+
+        Returns:
+            What the pool has done so far.
+        """
         from .._stats import PoolStats  # noqa: PLC0415  (see the TYPE_CHECKING import)
 
         return PoolStats(
@@ -263,6 +314,9 @@ class ProcessEngine:
 
     def insights(self) -> Insights:
         """The workers' phase counters (see ``_loop.py``), read from the status board.
+
+        Returns:
+            A :class:`parkit.Insights` snapshot.
 
         Raises:
             RuntimeError: the pool was made without ``insights=True``.
@@ -281,6 +335,9 @@ class ProcessEngine:
 
     def profile(self) -> pstats.Stats:
         """The merged ``cProfile`` statistics of the workers that have exited normally.
+
+        Returns:
+            One ``pstats.Stats`` of their profiles.
 
         Raises:
             RuntimeError: the pool was made without ``profile=True``.
