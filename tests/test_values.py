@@ -186,6 +186,44 @@ def test_bad_input(call: Any, error: type[Exception], match: str) -> None:
         call()
 
 
+@pytest.mark.parametrize(
+    ("write", "what", "bad"),
+    [
+        (lambda v, a: setattr(v, "value", 2**31), "value", 2**31),
+        (lambda v, a: setattr(v, "value", -(2**31) - 1), "value", -(2**31) - 1),
+        (lambda v, a: a.__setitem__(0, 2**40), "item", 2**40),
+        (lambda v, a: a.__setitem__(slice(0, 2), [1, 2**31]), "item", 2**31),
+        (lambda v, a: v.add(1), "result", 2**31),
+        (lambda v, a: v.update(lambda x: x * 2), "result", 2**32 - 2),
+    ],
+    ids=["value-high", "value-low", "item", "slice", "add", "update"],
+)
+def test_writes_out_of_range_raise_instead_of_wrapping(write: Any, what: str, bad: int) -> None:
+    # ctypes stores 2**31 in a c_int as -2**31, silently; parkit checks every write,
+    # not only the initial values, and leaves the data as it was.
+    v = parkit.Value("i", 2**31 - 1)
+    a = parkit.Array("i", [5, 6])
+    with pytest.raises(ValueError, match=rf"^{what} {bad} is out of range for typecode 'i' "):
+        write(v, a)
+    assert (v.value, a[:]) == (2**31 - 1, [5, 6])
+
+
+def test_writes_in_range_of_every_integer_typecode() -> None:
+    for code, low, high in [("b", -128, 127), ("B", 0, 255), ("H", 0, 65535), ("Q", 0, 2**64 - 1)]:
+        a = parkit.Array(code, 2)
+        a[:] = [low, high]
+        assert a[:] == [low, high]
+        with pytest.raises(ValueError, match=f"{low} to {high}"):
+            a[0] = high + 1
+    flag = parkit.Value(bool)
+    flag.value = True
+    with pytest.raises(ValueError, match="out of range for typecode '\\?'"):
+        flag.value = 2  # type: ignore[assignment]
+    f = parkit.Value(float, 0.0)
+    f.value = 1e300  # floats are not range-checked: a double holds it
+    assert f.value == 1e300
+
+
 def test_closed_owner_refuses_late_attach() -> None:
     import pickle
 

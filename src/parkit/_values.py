@@ -56,6 +56,20 @@ _TYPECODES: dict[str, Any] = {
 _PYTHON_TYPES: dict[type, str] = {int: "q", float: "d", bool: "?", bytes: "c", str: "u"}
 
 
+def _int_range(code: str) -> tuple[int, int] | None:
+    if code == "?":
+        return (0, 1)
+    if code not in "bBhHiIlLqQ":
+        return None
+    bits = 8 * ctypes.sizeof(_TYPECODES[code])
+    return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if code.islower() else (0, 2**bits - 1)
+
+
+#: The range of each integer typecode: ctypes wraps a value outside it round
+#: silently (2**31 stored in an "i" reads back as -2**31), parkit refuses it.
+_INT_RANGES: dict[str, tuple[int, int] | None] = {code: _int_range(code) for code in _TYPECODES}
+
+
 def _typecode(kind: object) -> str:
     if isinstance(kind, str):
         if kind not in _TYPECODES:
@@ -86,7 +100,7 @@ class _Shared:
 
     _what = "parkit.Value"
     __slots__ = ("__weakref__", "_code", "_data", "_finalizer", "_length", "_lock",
-                 "_method", "_name", "_region")  # fmt: skip
+                 "_method", "_name", "_range", "_region")  # fmt: skip
 
     def _setup(
         self,
@@ -107,10 +121,22 @@ class _Shared:
         self._name = name
         self._region = region
         self._code = code
+        self._range = _INT_RANGES[code]
         self._length = length
         self._lock = lock
         self._method = method
         self._data: Any = layout.from_buffer(region)
+
+    def _fit(self, item: Any, what: str) -> Any:
+        # Every write goes through here: an int out of the type's range would be
+        # wrapped round by ctypes without a word (2**31 into "i" reads -2**31).
+        bounds = self._range
+        if bounds is not None and isinstance(item, int) and not bounds[0] <= item <= bounds[1]:
+            raise ValueError(
+                f"{what} {item} is out of range for typecode {self._code!r} "
+                f"({_TYPECODES[self._code].__name__}): {bounds[0]} to {bounds[1]}"
+            )
+        return item
 
     @property
     def lock(self) -> Lock | RLock:
@@ -233,7 +259,7 @@ class Value(_Shared, Generic[T]):
 
     @value.setter
     def value(self, new: T) -> None:
-        self._data.value = new
+        self._data.value = self._fit(new, "value")
 
     @overload
     def add(self: Value[int], delta: int) -> int: ...
@@ -254,7 +280,7 @@ class Value(_Shared, Generic[T]):
         data = self._data
 
         def added() -> Any:
-            data.value += delta
+            data.value = self._fit(data.value + delta, "result")
             return data.value
 
         return self._exclusive(added)
@@ -275,7 +301,7 @@ class Value(_Shared, Generic[T]):
         data = self._data
 
         def updated() -> T:
-            data.value = fn(data.value)
+            data.value = self._fit(fn(data.value), "result")
             return data.value  # type: ignore[no-any-return]
 
         return self._exclusive(updated)
@@ -391,6 +417,10 @@ class Array(_Shared, Generic[T]):
     @overload
     def __setitem__(self, index: slice, value: Iterable[T]) -> None: ...
     def __setitem__(self, index: int | slice, value: Any) -> None:
+        if isinstance(index, slice):
+            value = [self._fit(item, "item") for item in value]
+        else:
+            self._fit(value, "item")
         self._data[index] = value
 
     def __iter__(self) -> Iterator[T]:
