@@ -207,3 +207,19 @@ def hand_back(ping: parkit.Semaphore, pong: parkit.Semaphore, rounds: int) -> No
         if not ping.acquire(timeout=30):
             return
         pong.release()
+
+
+def make_objects_and_wait(paths: parkit.Queue[str], how: str) -> None:
+    """Make an Event and a Value this child owns, send their paths, then end ``how``.
+
+    ``"wait"``: until stopped (``terminate()``, ``kill()``, the stop of a daemon at
+    exit, the parent's death); ``"os._exit"``: at once, skipping the exit hooks.
+    """
+    event, value = parkit.Event(), parkit.Value(int, 1)
+    kept.extend([event, value])
+    paths.put(event._segment.path)
+    paths.put(f"/dev/shm/{value._name}")
+    if how == "os._exit":
+        os._exit(3)
+    while True:
+        time.sleep(60)

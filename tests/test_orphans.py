@@ -120,6 +120,37 @@ def test_a_child_removes_the_segments_of_its_sigkilled_parent(method: str, tmp_p
     assert left == []
 
 
+OWN_SEGMENTS_SCRIPT = """
+import os, signal, sys
+import parkit
+
+def make_and_wait(paths):
+    event, value = parkit.Event(), parkit.Value(int, 1)
+    paths.put(event._segment.path)
+    paths.put("/dev/shm/" + value._name)
+    event.wait(60)
+
+if __name__ == "__main__":
+    paths = parkit.Queue()
+    p = parkit.Process(make_and_wait, (paths,), context=sys.argv[1])
+    p.start()
+    print(p.pid, paths.get(timeout=30), paths.get(timeout=30), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_a_child_of_a_sigkilled_parent_removes_its_own_segments(
+    method: str, tmp_path: Path
+) -> None:
+    # It leaves by os._exit, which skips the exit hooks that would remove what it
+    # made; its parent, which removes them after a crash, is gone.
+    pid, *paths = _run_and_kill_words(OWN_SEGMENTS_SCRIPT, method, tmp_path)
+    assert len(paths) == 2
+    assert _wait_gone(int(pid))
+    assert [os.path.exists(path) for path in paths] == [False, False]
+
+
 @pytest.mark.parametrize("method", available_methods())
 def test_pool_workers_exit_when_parent_is_killed(method: str, tmp_path: Path) -> None:
     pids = _run_and_kill(POOL_SCRIPT, method, tmp_path)  # the forkserver's children too

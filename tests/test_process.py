@@ -593,6 +593,56 @@ def test_what_a_child_keeps_to_its_end_is_removed_when_it_exits(context: str) ->
     assert [os.path.exists(path) for path in paths] == [False, False]
 
 
+@pytest.mark.parametrize("how", ["terminate", "kill", "os._exit"])
+def test_what_a_child_stopped_by_force_made_is_removed_once_it_is_reaped(
+    context: str, how: str
+) -> None:
+    # A child stopped by a signal, or leaving by os._exit, runs no exit hook:
+    # its parent removes the files named after it once it has reaped it.
+    paths = parkit.Queue[str]()
+    mode = "os._exit" if how == "os._exit" else "wait"
+    p = parkit.Process(sync_tasks.make_objects_and_wait, (paths, mode), context=context)
+    p.start()
+    made = [paths.get(timeout=BOUND_S), paths.get(timeout=BOUND_S)]
+    assert [os.path.exists(path) for path in made] == [True, True]
+    if how == "terminate":
+        p.terminate()
+    elif how == "kill":
+        p.kill()
+    p.join(BOUND_S)
+    assert p.exitcode == {"terminate": -15, "kill": -9, "os._exit": 3}[how]
+    assert [os.path.exists(path) for path in made] == [False, False]
+
+
+_DAEMON_AT_EXIT = """\
+import sys
+import parkit
+import sync_tasks
+
+if __name__ == "__main__":
+    paths = parkit.Queue()
+    p = parkit.Process(sync_tasks.make_objects_and_wait, (paths, "wait"),
+                       context=sys.argv[1], daemon=True)
+    p.start()
+    print(paths.get(timeout=10), paths.get(timeout=10), flush=True)
+"""
+
+
+def test_what_a_daemon_made_is_removed_when_it_is_stopped_at_exit(context: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _DAEMON_AT_EXIT, context],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).parent,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    made = done.stdout.split()
+    assert len(made) == 2
+    assert [os.path.exists(path) for path in made] == [False, False]
+
+
 # The tutorial's form: the lock made at the script's top level, so that every
 # spawn or forkserver child makes one of its own while it imports the script.
 _TOP_LEVEL_LOCK = """\

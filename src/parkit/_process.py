@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from ._core import _logs, _remote, _wire
+from ._core import _logs, _remote, _segments, _wire
 from ._core._context import (
     MAIN_IMPORT_EXITCODE,
     ContextLike,
@@ -135,6 +136,7 @@ class Process(Generic[R]):
         self._pump: threading.Thread | None = None
         self._outcome = threading.Event()  # the pump has the message, or the child ended
         self._what = describe_callable(target)
+        self._swept = False  # the segments it left removed (see _ended)
 
     # -- the stdlib surface -------------------------------------------------
 
@@ -201,7 +203,7 @@ class Process(Generic[R]):
             if self._pump is not None:
                 # Ended: the pump is handing on its last records, if any.
                 self._pump.join(_remaining(deadline))
-            _live.discard(self)
+            self._ended()
 
     def is_alive(self) -> bool:
         """Whether the child is running.
@@ -221,6 +223,11 @@ class Process(Generic[R]):
 
     def close(self) -> None:
         """Release the process object's resources (the child must have ended)."""
+        # Before close(): a closed process has no exit code to read (and a second
+        # close() finds it closed: ValueError, as the stdlib's exitcode raises).
+        with contextlib.suppress(ValueError):
+            if self._process.exitcode is not None:
+                self._ended()
         self._process.close()
         if self._pump is not None:
             self._pump.join()  # it ends with the child, which has ended
@@ -267,6 +274,23 @@ class Process(Generic[R]):
             f"<parkit.Process name={self.name!r} pid={self.pid} "
             f"exitcode={self.exitcode} target={self._what}>"
         )
+
+    def _ended(self) -> None:
+        """The child has ended and been reaped: forget it, and remove what it left.
+
+        A child removes the shared-memory segments it made (a ``parkit.Event``,
+        a ``Queue``) when it exits normally; one stopped by a signal
+        (``terminate()``, ``kill()``, the stop of a daemonic child at exit) or by
+        ``os._exit`` can't, and nobody else knows their names: they are named
+        after it (``parkit-<pid>-…``), so its parent removes them once it is
+        gone. Processes that mapped them keep them, as after a normal exit.
+        """
+        _live.discard(self)
+        if not self._swept and self._process.exitcode is not None:
+            self._swept = True
+            pid = self._process.pid
+            if pid is not None:
+                _segments.sweep(pid)
 
     # -- the result ---------------------------------------------------------
 
@@ -371,11 +395,11 @@ class Process(Generic[R]):
             )
         message = self._message
         if message is not None and self._process.exitcode is not None:
-            _live.discard(self)  # exited (and reaped by that check): nothing to drain at exit
+            self._ended()  # exited (and reaped by that check): nothing to drain at exit
         if message is None:
             # Ended without a message: reap it to learn how it died.
             self._process.join()
-            _live.discard(self)
+            self._ended()
             # Imported here: it costs an import of concurrent.futures.process (errors.py).
             from .errors import MainModuleError, WorkerCrashed  # noqa: PLC0415
 
@@ -490,7 +514,7 @@ def run(
             process.join(_FINISH_GRACE)
     finally:
         _stop(process)
-        _live.discard(process)
+        process._ended()
 
 
 class _RunProcess(Process[R]):
@@ -502,9 +526,18 @@ def _drain_at_exit() -> None:
     # imports multiprocessing first), which joins non-daemonic children: join
     # them here instead, reading their results, so a child blocked writing a
     # large result can't hang the interpreter's exit.
-    for process in list(_live):
+    live = list(_live)
+    for process in live:
         if not process.daemon and process.exitcode is None:
             process.join()
+    # Daemonic children are stopped here rather than by multiprocessing's exit
+    # handler (which does the same, a moment later): stopped by SIGTERM they
+    # can't remove their own segments, and after that handler nothing of parkit
+    # runs to remove them for them.
+    for process in live:
+        if process.daemon and process.pid is not None:
+            _stop(process)
+            process._ended()
 
 
 atexit.register(_drain_at_exit)

@@ -181,6 +181,11 @@ def start_lifeline(cleanup: Callable[[], object] | None = None) -> None:
         if cleanup is not None:
             with contextlib.suppress(Exception):
                 cleanup()
+        # What this child made itself (a parkit.Event, a Queue) is removed by its
+        # exit hooks, which os._exit skips; its parent, which would remove them
+        # after a crash, is gone.
+        with contextlib.suppress(Exception):
+            _segments.sweep(os.getpid())
         # The parent is gone: nobody can receive a result. os._exit skips
         # cleanup that could block (joining threads, flushing a full pipe).
         os._exit(1)
