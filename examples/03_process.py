@@ -19,11 +19,13 @@ import parkit
 
 
 def print_hello() -> None:
-    print("Hello, world!", flush=True)
+    # The line and its newline in one write: two processes print at the same time,
+    # and two writes each could interleave ("Hello, world!Hello, world!").
+    print("Hello, world!\n", end="", flush=True)
 
 
 def my_function(name: str) -> str:
-    print(f"Hello from {name}", flush=True)
+    print(f"Hello from {name}\n", end="", flush=True)
     return f"{name} is done"
 
 
