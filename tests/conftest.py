@@ -5,7 +5,9 @@ in its teardown) if, after a grace period, it has left behind any of:
 
 * a child process (or any descendant) that did not exist when the test started;
 * a thread that did not exist when the test started and is still alive;
-* a new entry in ``/dev/shm`` (shared memory segments, POSIX semaphores, ...).
+* a new entry in ``/dev/shm`` (shared memory segments, POSIX semaphores, ...);
+* where segments are ``shm_open`` objects (``PARKIT_FORCE_PORTABLE=1``, as on
+  macOS), a new marker in parkit's segment registry (``_core/_segments.py``).
 
 Leaked processes are killed and reaped, and leaked ``/dev/shm`` entries are removed,
 so that one leaky test does not make every later test fail too.
@@ -33,6 +35,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import parkit
+from parkit._core import _segments
 from parkit._core._context import available_methods
 
 pytest_plugins = ["pytester"]
@@ -130,6 +133,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 GRACE_PERIOD_S = 3.0
 _POLL_INTERVAL_S = 0.05
 _SHM_DIR = "/dev/shm"
+#: Where markers of parkit's shm_open segments live (None: segments are files).
+_REGISTRY = None if _segments.FILES else _segments.registry_dir()
+#: How a registry marker is named among the /dev/shm entries of a snapshot.
+_MARKER = "marker:"
 
 # Helper processes that multiprocessing starts once and keeps for the life of the
 # interpreter.  They are recognised by their command line, but only as *direct*
@@ -241,7 +248,7 @@ def _someone_elses(name: str, my_pid: int) -> bool:
     remove. An entry whose owner is gone counts, since that owner may have been one
     of this test's children.
     """
-    match = _PARKIT_SEGMENT.match(name)
+    match = _PARKIT_SEGMENT.match(name.removeprefix(_MARKER))
     if match is None:
         return False
     pid = int(match[1])
@@ -254,10 +261,19 @@ def _someone_elses(name: str, my_pid: int) -> bool:
 
 
 def _shm_entries() -> set[str]:
-    try:
-        return set(os.listdir(_SHM_DIR))
-    except OSError:
-        return set()
+    found: set[str] = set()
+    for where, tag in ((_SHM_DIR, ""), (_REGISTRY, _MARKER)):
+        if where is not None:
+            with contextlib.suppress(OSError):
+                found.update(tag + name for name in os.listdir(where))
+    return found
+
+
+def _shm_path(name: str) -> str:
+    if name.startswith(_MARKER):
+        assert _REGISTRY is not None
+        return os.path.join(_REGISTRY, name.removeprefix(_MARKER))
+    return os.path.join(_SHM_DIR, name)
 
 
 @dataclass
@@ -389,7 +405,7 @@ def _kill_and_reap(procs: list[Any]) -> list[int]:
 def _remove_shm(names: list[str]) -> None:
     uid = os.getuid()
     for name in names:
-        path = os.path.join(_SHM_DIR, name)
+        path = _shm_path(name)
         with contextlib.suppress(OSError):
             if os.lstat(path).st_uid == uid:
                 os.unlink(path)
@@ -402,7 +418,10 @@ def _report_and_clean_up(leaks: _Leaks) -> str:
         f"  thread {t.name!r} (ident={t.ident}, daemon={t.daemon}, target={_target(t)})"
         for t in leaks.threads
     ]
-    lines += [f"  /dev/shm entry {os.path.join(_SHM_DIR, name)}" for name in leaks.shm]
+    lines += [
+        f"  {'segment marker' if name.startswith(_MARKER) else '/dev/shm entry'} {_shm_path(name)}"
+        for name in leaks.shm
+    ]
     if leaks.processes:
         unreaped = _kill_and_reap(leaks.processes)
         killed = ", ".join(str(proc.pid) for proc in leaks.processes)
@@ -411,7 +430,7 @@ def _report_and_clean_up(leaks: _Leaks) -> str:
             lines.append(f"cleanup: pid(s) {', '.join(map(str, unreaped))} did not go away")
     if leaks.shm:
         _remove_shm(leaks.shm)
-        lines.append(f"cleanup: removed {len(leaks.shm)} /dev/shm entr(y/ies)")
+        lines.append(f"cleanup: removed {len(leaks.shm)} /dev/shm entr(y/ies) or markers")
     if leaks.threads:
         lines.append("cleanup: threads cannot be stopped from outside; join them in the test")
     return "\n".join(lines)

@@ -68,7 +68,8 @@ def die_mid_put(q: parkit.Queue[bytes]) -> None:
     segment = q._segment
     segment.lock()
     words = segment.words
-    area = segment.data(int(words[12]))  # the data area, at its current capacity
+    # The data area: its generation (word 16) at its current capacity (word 12).
+    area = segment.data(int(words[16]), int(words[12]))
     assert area is not None
     tail = int(words[9])
     area[tail : tail + 16] = (1 << 40).to_bytes(8, "little") + b"partial!"
@@ -161,7 +162,7 @@ def keep_a_lock_and_a_shared_array() -> list[str]:
     lock = parkit.Lock()
     array = parkit.SharedArray.copy_of(np.arange(3))
     kept.extend([lock, array])
-    return [lock._segment.path, f"/dev/shm/{array.name}"]
+    return [f"/dev/shm/{lock._segment.name}", f"/dev/shm/{array.name}"]
 
 
 def use_everything(
@@ -217,9 +218,24 @@ def make_objects_and_wait(paths: parkit.Queue[str], how: str) -> None:
     """
     event, value = parkit.Event(), parkit.Value(int, 1)
     kept.extend([event, value])
-    paths.put(event._segment.path)
+    paths.put(f"/dev/shm/{event._segment.name}")
     paths.put(f"/dev/shm/{value._name}")
     if how == "os._exit":
         os._exit(3)
     while True:
         time.sleep(60)
+
+
+def make_segments_and_die(conn: Any) -> None:
+    """Make a lock and a queue whose data area grew, send their segments' names,
+    and die by SIGKILL: nothing of this process removes them."""
+    from parkit._sync import _segment
+
+    lock = parkit.Lock()
+    q = parkit.Queue[bytes]()
+    q.put(b"x" * (1 << 20))  # the data area grows: a segment of its own, replaced
+    segment = q._segment
+    data = _segment._data_names(segment.name)[segment.data_gen & 1]
+    conn.send([lock._segment.name, segment.name, data])
+    conn.close()
+    os.kill(os.getpid(), signal.SIGKILL)

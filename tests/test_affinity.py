@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
 import observe_tasks
 import parkit
+from parkit._core import _platform
 
 #: One CPU this test process may run on, and the CPUs the machine has.
 CPU = min(os.sched_getaffinity(0))
 MACHINE = os.cpu_count() or 1
 
+#: The tests that set an affinity: not where the probe says there is none (the
+#: forced-portable pass, as on macOS), where cpus= raises (the last test).
+needs_affinity = pytest.mark.skipif(
+    not _platform.AFFINITY, reason="no os.sched_setaffinity here (or the probe is forced)"
+)
 
+
+@needs_affinity
 def test_process_runs_on_the_given_cpus(context: str) -> None:
     with parkit.Process(observe_tasks.affinity, context=context, cpus={CPU}) as process:
         process.start()
@@ -22,6 +29,7 @@ def test_process_runs_on_the_given_cpus(context: str) -> None:
     assert process.exitcode == 0
 
 
+@needs_affinity
 def test_pool_workers_run_on_the_given_cpus_before_the_initializer(context: str) -> None:
     with parkit.Pool(
         2, context=context, cpus=[CPU], initializer=observe_tasks.remember_affinity
@@ -29,6 +37,7 @@ def test_pool_workers_run_on_the_given_cpus_before_the_initializer(context: str)
         assert pool.map(observe_tasks.affinity, range(4), chunksize=1) == [({CPU}, {CPU})] * 4
 
 
+@needs_affinity
 def test_pool_with_cpus_and_no_workers_has_one_worker_per_cpu() -> None:
     cpus = os.sched_getaffinity(0)
     with parkit.Pool(cpus=cpus, context="fork") as pool:
@@ -38,6 +47,7 @@ def test_pool_with_cpus_and_no_workers_has_one_worker_per_cpu() -> None:
         assert pool.workers == 1
 
 
+@needs_affinity
 def test_executor_takes_cpus(context: str) -> None:
     with parkit.ProcessPoolExecutor(mp_context=context, cpus=frozenset({CPU})) as ex:
         assert ex._max_workers == 1
@@ -48,16 +58,18 @@ def test_executor_takes_cpus(context: str) -> None:
     ("cpus", "error", "message"),
     [
         (set(), ValueError, "cpus must name at least one CPU, not an empty set"),
-        (
+        pytest.param(
             {-1},
             ValueError,
             f"cpus names CPUs this machine does not have: [-1] (it has CPUs 0 to {MACHINE - 1})",
+            marks=needs_affinity,
         ),
-        (
+        pytest.param(
             {0, MACHINE, MACHINE + 3},
             ValueError,
             f"cpus names CPUs this machine does not have: [{MACHINE}, {MACHINE + 3}] "
             f"(it has CPUs 0 to {MACHINE - 1})",
+            marks=needs_affinity,
         ),
         ("0", TypeError, "cpus must be a set of CPU numbers (ints), not '0'"),
         (0, TypeError, "cpus must be a set of CPU numbers (ints), not 0"),
@@ -79,6 +91,7 @@ def test_bad_cpus_are_refused_in_the_parent(
     assert str(info.value) == message
 
 
+@needs_affinity
 def test_cpus_is_for_the_process_backend_only() -> None:
     with pytest.raises(ValueError, match="cpus= applies") as info:
         parkit.Pool(1, backend="thread", cpus={CPU})
@@ -86,16 +99,26 @@ def test_cpus_is_for_the_process_backend_only() -> None:
 
 
 def test_platform_without_affinity_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(os, "sched_setaffinity")
-    expected = f"cpus= needs os.sched_setaffinity, which Python does not offer on {sys.platform!r}"
+    # What the probe answers on macOS and Windows (and in the forced-portable pass).
+    monkeypatch.setattr(_platform, "AFFINITY", False)
+    expected = f"cpus= needs os.sched_setaffinity, which Python does not offer on {_platform.NAME}"
     with pytest.raises(NotImplementedError) as info:
         parkit.Process(observe_tasks.affinity, cpus={CPU})
     assert str(info.value) == expected
     with pytest.raises(NotImplementedError) as info:
         parkit.Pool(1, cpus={CPU})
     assert str(info.value) == expected
+    with pytest.raises(NotImplementedError) as info:
+        parkit.ProcessPoolExecutor(1, cpus={CPU})
+    assert str(info.value) == expected
 
 
+def test_the_probe_decides_whether_cpus_is_offered() -> None:
+    # Forced portable: no affinity, whatever this machine has; else Linux's answer.
+    assert _platform.AFFINITY is (_platform.FORCED is None and hasattr(os, "sched_setaffinity"))
+
+
+@needs_affinity
 def test_affinity_refused_in_the_worker_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
     # The parent's checks pass, but the worker's call fails (say, a cgroup took
     # the CPU away meanwhile): the pool breaks with an error naming cpus=, not

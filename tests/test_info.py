@@ -15,7 +15,12 @@ from parkit._core._cpus import usable_cpus
 
 
 def _info(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "PARKIT_START_METHOD"}
+    # The machine's own answers, whatever the test run forced (a test below forces).
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PARKIT_START_METHOD", "PARKIT_FORCE_PORTABLE")
+    }
     environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "parkit", *args],
@@ -44,7 +49,36 @@ def test_json_says_what_this_machine_has() -> None:
     assert info["cpus"]["affinity"] == len(os.sched_getaffinity(0))
     assert info["packages"]["cloudpickle"] == importlib.metadata.version("cloudpickle")
     assert info["packages"]["tblib"] == importlib.metadata.version("tblib")
-    assert info["fast_paths"] == {"shared_memory_dir": "/dev/shm", "futex": True}
+    assert info["fast_paths"] == {
+        "shared_memory": "files in /dev/shm",
+        "futex": True,
+        "robust_mutex": True,
+        "flock": True,
+        "affinity": True,
+        "forced": None,
+    }
+
+
+def test_json_shows_the_probes_forced_to_the_portable_answers() -> None:
+    info = _json({"PARKIT_FORCE_PORTABLE": "1"})
+    assert info["cpus"]["affinity"] is None
+    assert info["fast_paths"] == {
+        "shared_memory": "shm_open",
+        "futex": False,
+        "robust_mutex": False,
+        "flock": True,
+        "affinity": False,
+        "forced": "posix",
+    }
+    done = _info("info", env={"PARKIT_FORCE_PORTABLE": "1"})
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith(" (probes forced: posix)")
+    assert lines[-4:] == [
+        "shared memory: shm_open",
+        "futex: no (waits poll in growing slices)",
+        "sync guard: flock",
+        "cpus=: no (NotImplementedError)",
+    ]
 
 
 def test_the_environment_variable_is_shown_with_why() -> None:
@@ -73,9 +107,16 @@ def test_text_report() -> None:
         "packages:",
         "shared",
         "futex:",
+        "sync",
+        "cpus=:",
     ]
     assert lines[3] == "start methods: " + ", ".join(available_methods())
-    assert lines[-1] == "futex: yes"
+    assert lines[-4:] == [
+        "shared memory: files in /dev/shm",
+        "futex: yes",
+        "sync guard: robust mutex",
+        "cpus=: yes",
+    ]
 
 
 def test_no_command_is_a_usage_error() -> None:

@@ -126,7 +126,7 @@ import parkit
 
 def make_and_wait(paths):
     event, value = parkit.Event(), parkit.Value(int, 1)
-    paths.put(event._segment.path)
+    paths.put("/dev/shm/" + event._segment.name)
     paths.put("/dev/shm/" + value._name)
     event.wait(60)
 

@@ -251,7 +251,7 @@ def test_the_guard_holds_across_a_remap_and_a_fork(context: str) -> None:
     segment = q._segment
     segment.lock()
     try:
-        segment.resize_data(256 * 1024)
+        q._resize(segment.words, 256 * 1024, keep=0)
         assert parkit.run(st.guard_is_free, q, context=context, timeout=30) is False
     finally:
         segment.unlock()

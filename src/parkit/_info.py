@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -9,7 +10,7 @@ import platform
 import sys
 from typing import Any
 
-from ._core import _context, _cpus
+from ._core import _context, _cpus, _platform
 
 __all__ = ["gather", "render"]
 
@@ -49,10 +50,10 @@ def _default() -> dict[str, Any]:
 
 
 def _cpus_seen() -> dict[str, Any]:
-    try:
-        affinity: int | None = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        affinity = None
+    affinity: int | None = None
+    if _platform.AFFINITY:
+        with contextlib.suppress(OSError):
+            affinity = len(os.sched_getaffinity(0))
     quota = _cpus._cgroup_limit()
     return {
         "usable": _cpus.usable_cpus(),
@@ -63,10 +64,16 @@ def _cpus_seen() -> dict[str, Any]:
 
 
 def _fast_paths() -> dict[str, Any]:
-    from ._sync import _futex  # noqa: PLC0415  (ctypes: only when asked)
+    from ._sync import _futex, _mutex  # noqa: PLC0415  (ctypes: only when asked)
 
-    shm = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
-    return {"shared_memory_dir": "/dev/shm" if shm else None, "futex": _futex.NATIVE}
+    return {
+        "shared_memory": _platform.describe()["shm"],
+        "futex": _futex.NATIVE,
+        "robust_mutex": _mutex.AVAILABLE,
+        "flock": _platform.FLOCK,
+        "affinity": _platform.AFFINITY,
+        "forced": _platform.FORCED,
+    }
 
 
 def gather() -> dict[str, Any]:
@@ -95,8 +102,9 @@ def render(info: dict[str, Any]) -> str:
     cpus = info["cpus"]
     fast = info["fast_paths"]
     quota = cpus["cgroup_quota"]
+    forced = f" (probes forced: {fast['forced']})" if fast["forced"] else ""
     lines = [
-        f"parkit {info['parkit'] or '(not installed as a distribution)'}",
+        f"parkit {info['parkit'] or '(not installed as a distribution)'}{forced}",
         f"Python {python['version']} ({python['implementation']}) {python['executable']}",
         f"platform {info['platform']} ({info['machine']})",
         f"start methods: {', '.join(info['start_methods'])}",
@@ -106,8 +114,15 @@ def render(info: dict[str, Any]) -> str:
         f"{quota if quota is not None else 'none'})",
         "packages: "
         + ", ".join(f"{name} {version or 'missing'}" for name, version in info["packages"].items()),
-        f"shared memory: {fast['shared_memory_dir'] or 'missing (SharedArray, locks, Queue fail)'}",
+        f"shared memory: {fast['shared_memory'] or 'missing (SharedArray, locks, Queue fail)'}",
         "futex: " + ("yes" if fast["futex"] else "no (waits poll in growing slices)"),
+        "sync guard: "
+        + (
+            "robust mutex"
+            if fast["robust_mutex"]
+            else ("flock" if fast["flock"] else "none (sync objects fail)")
+        ),
+        "cpus=: " + ("yes" if fast["affinity"] else "no (NotImplementedError)"),
     ]
     return "\n".join(lines)
 

@@ -53,6 +53,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
 
+from ._core import _platform
 from ._core._context import ContextLike, resolve_context, start_process
 
 if TYPE_CHECKING:
@@ -456,6 +457,9 @@ class Manager:
         authkey: bytes | None = None,
         allow_remote: bool = False,
     ) -> None:
+        _platform.not_on_windows(
+            "parkit.Manager", "POSIX process control (a lifeline pipe)", "multiprocessing.Manager"
+        )
         self._ctx = resolve_context(context)
         self._types = _check_types(types)
         self._objects = dict(objects or {})

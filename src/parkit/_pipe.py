@@ -21,7 +21,7 @@ import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic
 
-from ._core import _wire
+from ._core import _platform, _wire
 from ._core._channel import Channel
 from ._core._context import ContextLike, start_method
 from ._core._peer import PeerId, identify
@@ -315,6 +315,9 @@ class Pipe(Generic[T]):
     def __new__(  # type: ignore[misc]  # a factory, typed by its subscription
         cls, duplex: bool = True, *, context: ContextLike = None
     ) -> tuple[Connection[T], Connection[T]]:
+        _platform.not_on_windows(
+            "parkit.Pipe", "POSIX descriptors read against a deadline", "multiprocessing.Pipe"
+        )
         method = start_method(context)
         me = identify(os.getpid())
         if duplex:

@@ -7,7 +7,6 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
-import os
 import sys
 import threading
 import time
@@ -15,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from ._core import _logs, _remote, _segments, _wire
+from ._core import _logs, _platform, _remote, _segments, _wire
 from ._core._context import (
     MAIN_IMPORT_EXITCODE,
     ContextLike,
@@ -107,6 +106,9 @@ class Process(Generic[R]):
         cpus: Iterable[int] | None = None,
         worker_logging: bool = True,
     ) -> None:
+        _platform.not_on_windows(
+            "parkit.Process", "POSIX process control (select on pipes)", "multiprocessing.Process"
+        )
         if not callable(target):
             raise TypeError(f"target must be callable, not {type(target).__name__}")
         self._cpus = check_cpus(cpus)
@@ -549,4 +551,4 @@ def _forget_after_fork() -> None:
     _live.clear()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+_platform.after_fork_in_child(_forget_after_fork)

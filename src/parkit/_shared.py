@@ -1,7 +1,8 @@
 """``parkit.SharedArray``: a NumPy array in shared memory, sent as a small handle.
 
-The array's bytes live in a file in ``/dev/shm`` that every process maps
-(``MAP_SHARED``): a write in one process is seen by all. Pickling sends only the
+The array's bytes live in a shared-memory segment (``_core/_segments.py``: a
+file in ``/dev/shm`` on Linux, a ``shm_open`` object on macOS) that every
+process maps (``MAP_SHARED``): a write in one process is seen by all. Pickling sends only the
 handle (name, shape, dtype), so handing a 256 MiB array to a pool task costs the
 same as handing it 8 bytes; the worker maps the same pages.
 
@@ -64,7 +65,12 @@ class SharedArray:
         nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
         # The naming rule of _segments.py: a SIGKILLed owner's pool workers
         # remove every parkit-<owner pid>-* segment, this one included.
-        name, region = _segments.map_new("sa", nbytes, "parkit.SharedArray")
+        name, region = _segments.map_new(
+            "sa",
+            nbytes,
+            "parkit.SharedArray",
+            "multiprocessing.shared_memory.SharedMemory with a NumPy array on its buf",
+        )
         self = object.__new__(cls)
         self._init(name, shape, dt, region, owner=True, method=method)
         return self

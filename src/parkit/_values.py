@@ -102,6 +102,14 @@ class _Shared:
     __slots__ = ("__weakref__", "_code", "_data", "_finalizer", "_length", "_lock",
                  "_method", "_name", "_range", "_region")  # fmt: skip
 
+    def _names(self) -> tuple[str, str]:
+        # What it is, and the stdlib's twin (for the error on Windows).
+        return self._what, self._what.replace("parkit", "multiprocessing")
+
+    def _require(self) -> None:
+        # Before its lock is made: the error names this object, not the lock.
+        _segments.require(*self._names())
+
     def _setup(
         self,
         code: str,
@@ -113,7 +121,7 @@ class _Shared:
         ctype = _TYPECODES[code]
         layout = ctype if length is None else ctype * length
         if name is None:
-            name, region = _segments.map_new("val", ctypes.sizeof(layout), self._what)
+            name, region = _segments.map_new("val", ctypes.sizeof(layout), *self._names())
             self._finalizer: Any = _segments.owned(self, name)
         else:
             region = _segments.map_existing(name, ctypes.sizeof(layout), self._what)
@@ -245,6 +253,7 @@ class Value(_Shared, Generic[T]):
     ) -> None:
         code = _typecode(kind)
         method = start_method(context)
+        self._require()
         if value is not None:
             _check_item(code, value, "value")
         self._setup(code, None, _make_lock(lock, context), method)
@@ -384,6 +393,7 @@ class Array(_Shared, Generic[T]):
     ) -> None:
         code = _typecode(kind)
         method = start_method(context)
+        self._require()
         if isinstance(size_or_items, int) and not isinstance(size_or_items, bool):
             if size_or_items < 0:
                 raise ValueError(f"size must not be negative, not {size_or_items}")

@@ -183,7 +183,7 @@ def _crash_message(
     how = describe_exitcode(exitcode)
     running = f" while running {what}" if what else ""
     hint = ""
-    if sig == _signal.SIGKILL:
+    if sig is not None and sig == getattr(_signal, "SIGKILL", None):  # none on Windows
         hint = " (SIGKILL: often the kernel's out-of-memory killer)"
     elif sig == _signal.SIGSEGV:
         hint = " (SIGSEGV: a crash in native code)"

@@ -53,7 +53,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Literal, TypeAlias
 
-from . import _segments
+from . import _platform, _segments
 
 __all__ = [
     "MAIN_IMPORT_EXITCODE",
@@ -186,7 +186,7 @@ def _after_fork_in_child() -> None:
             os.close(alive_fd)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_platform.after_fork_in_child(_after_fork_in_child)
 
 
 @contextlib.contextmanager
@@ -335,7 +335,7 @@ def _forget_children_after_fork() -> None:
     _started.clear()
 
 
-os.register_at_fork(after_in_child=_forget_children_after_fork)
+_platform.after_fork_in_child(_forget_children_after_fork)
 
 
 def start_process(process: Any, report: ChildReport) -> None:

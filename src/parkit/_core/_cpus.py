@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import os
 
-__all__ = ["check_cpus", "usable_cpus"]
+from . import _platform
+
+__all__ = ["allowed_cpus", "check_cpus", "usable_cpus"]
 
 
 def _cgroup_limit() -> int | None:
@@ -23,16 +25,23 @@ def _cgroup_limit() -> int | None:
         return None
 
 
+def allowed_cpus() -> int:
+    """CPUs in this process's affinity mask (the machine's where there is none)."""
+    if _platform.AFFINITY:
+        try:
+            return len(os.sched_getaffinity(0))
+        except OSError:
+            pass
+    return os.cpu_count() or 1
+
+
 def usable_cpus() -> int:
     """CPUs this process may run on: affinity mask and cgroup quota aware.
 
     ``os.cpu_count()`` counts the machine's CPUs, which over-subscribes a
     container limited to a few of them or a process pinned with ``taskset``.
     """
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        count = os.cpu_count() or 1
+    count = allowed_cpus()
     limit = _cgroup_limit()
     if limit is not None:
         count = min(count, limit)
@@ -49,7 +58,7 @@ def check_cpus(cpus: object) -> frozenset[int] | None:
         TypeError: not an iterable of ints.
         ValueError: empty, or a CPU this machine does not have.
         NotImplementedError: this platform has no way to set a process's
-            affinity (``os.sched_setaffinity``: Linux and some BSDs).
+            affinity (``os.sched_setaffinity``: Linux; not macOS or Windows).
     """
     if cpus is None:
         return None
@@ -61,11 +70,9 @@ def check_cpus(cpus: object) -> frozenset[int] | None:
             raise TypeError(f"cpus must be a set of CPU numbers (ints), not {cpus!r}")
     if not found:
         raise ValueError("cpus must name at least one CPU, not an empty set")
-    if not hasattr(os, "sched_setaffinity"):
-        import sys  # noqa: PLC0415
-
+    if not _platform.AFFINITY:
         raise NotImplementedError(
-            f"cpus= needs os.sched_setaffinity, which Python does not offer on {sys.platform!r}"
+            f"cpus= needs os.sched_setaffinity, which Python does not offer on {_platform.NAME}"
         )
     machine = os.cpu_count() or 1
     bad = sorted(cpu for cpu in found if not 0 <= cpu < machine)

@@ -2,11 +2,13 @@
 
 Pickle protocol 5 hands buffer-backed objects (NumPy arrays, ``bytearray``,
 ``PickleBuffer``) to a ``buffer_callback`` instead of copying them into the
-pickle. :func:`dumps` writes the large ones (≥ :data:`THRESHOLD`) into one file
-in ``/dev/shm`` and returns, besides the small pickle, a descriptor naming the
-file and where each buffer lies. :func:`loads` maps the file copy-on-write,
-unlinks it at once and rebuilds the objects *on* the mapping: the receiver's
-arrays are views of shared pages, writable, and nothing is copied again. A pipe
+pickle. :func:`dumps` writes the large ones (≥ :data:`THRESHOLD`) into one
+shared-memory segment (``_segments.py``: a file in ``/dev/shm`` on Linux, a
+``shm_open`` object elsewhere) and returns, besides the small pickle, a
+descriptor naming the segment and where each buffer lies. :func:`loads` maps
+it (copy-on-write where it is a file), removes its name at once and rebuilds
+the objects *on* the mapping: the receiver's arrays are views of shared pages,
+writable, and nothing is copied again. A pipe
 moves about 1 GiB/s one way; this moves what the kernel can allocate and copy.
 
 Who cleans up, so no segment outlives its use (SPEC §6, FAULTS: leaked segments):
@@ -20,14 +22,13 @@ Who cleans up, so no segment outlives its use (SPEC §6, FAULTS: leaked segments
   whose parent died removes all of that parent's segments before it exits
   (``_segments.py`` owns the naming rule, creation and the sweep).
 
-Segments are created readable by their owner only (SPEC §7). Where ``/dev/shm``
-is missing, full or not writable, everything travels in-band, as before.
+Segments are created readable by their owner only (SPEC §7). Where there is no
+shared memory, or it is full, everything travels in-band, as before.
 """
 
 from __future__ import annotations
 
 import itertools
-import mmap
 import os
 import pickle
 import struct
@@ -77,7 +78,7 @@ def dumps(obj: Any, main: _wire.MainPolicy, owner: int, writer: str) -> tuple[by
     try:
         descriptor = _write(buffers, _segments.prefix(owner, writer))
     except OSError:
-        # /dev/shm full (a container's 64 MiB default) or gone: in-band it is.
+        # Shared memory full (a container's 64 MiB /dev/shm) or gone: in-band it is.
         return _wire.dumps(obj, main), b""
     return data, descriptor
 
@@ -91,10 +92,9 @@ def _write(buffers: list[memoryview], name_prefix: str) -> bytes:
     name = f"{name_prefix}{next(_counter)}"
     fd = _segments.create(name, offset)
     try:
-        for raw, (at, length) in zip(buffers, layout, strict=True):
-            written = 0
-            while written < length:
-                written += os.pwrite(fd, raw[written:], at + written)
+        _segments.fill(
+            fd, offset, [(at, raw) for raw, (at, _) in zip(buffers, layout, strict=True)]
+        )
     except BaseException:
         os.close(fd)
         _segments.discard(name)
@@ -124,15 +124,9 @@ def loads(data: bytes | memoryview, descriptor: bytes | memoryview) -> Any:
     if not descriptor:
         return _wire.loads(data)
     name, layout = _decode(descriptor)
-    fd = _segments.attach(name, "out-of-band buffer of a message", writable=False)
-    try:
-        _segments.discard(name)  # mapped or not, nobody needs the name any more
-        size = os.fstat(fd).st_size
-        # Copy-on-write: the receiver's arrays are writable, and its writes
-        # stay its own, as with a pickled copy.
-        region = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    finally:
-        os.close(fd)
+    # The receiver's arrays are writable, and its writes stay its own, as with
+    # a pickled copy.
+    region = _segments.map_received(name, "out-of-band buffer of a message")
     view = memoryview(region)
     return pickle.loads(data, buffers=[view[at : at + length] for at, length in layout])
 

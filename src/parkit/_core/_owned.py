@@ -1,6 +1,6 @@
-"""The ``/dev/shm`` files this process owns, removed at exit after its children.
+"""The shared-memory segments this process owns, removed at exit after its children.
 
-A parkit lock, queue or shared array is a file in ``/dev/shm`` that its creating
+A parkit lock, queue or shared array is a segment (``_segments.py``) that its creating
 process unlinks once it is done with it. At interpreter exit "done" must mean
 *after the non-daemonic children have been joined*, as the stdlib joins them at
 exit: a child started just before the parent's script ended may not even have
@@ -35,17 +35,18 @@ function and may still use them); processes that opened a file keep using it.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing.util
 import os
 import threading
+
+from . import _platform
 
 __all__ = ["disown", "own"]
 
 #: Runs after the finalizers of ``multiprocessing`` itself (queues use -5).
 _EXIT_PRIORITY = -100
 
-# path -> pid of its owner. Inherited by a forked child, which must not remove
+# segment name -> pid of its owner. Inherited by a forked child, which must not remove
 # its parent's files: remove_at_exit() skips other pids' entries.
 _owned: dict[str, int] = {}
 _lock = threading.Lock()
@@ -59,12 +60,12 @@ _hook: multiprocessing.util.Finalize | None = None
 _hook_pid: int | None = None
 
 
-def own(path: str) -> None:
-    """Record that this process owns ``path`` and removes it at exit (at the latest)."""
+def own(name: str) -> None:
+    """Record that this process owns segment ``name`` and removes it at exit (at the latest)."""
     global _hook, _hook_pid
     pid = os.getpid()
     with _lock:
-        _owned[path] = pid
+        _owned[name] = pid
         if _hook is None or _hook_pid != pid or not _hook.still_active():
             _hook = multiprocessing.util.Finalize(None, remove_at_exit, exitpriority=_EXIT_PRIORITY)
             _hook_pid = pid
@@ -92,19 +93,20 @@ def _rehook(_: _Anchor) -> None:
 multiprocessing.util.register_after_fork(_anchor, _rehook)
 
 
-def disown(path: str) -> None:
-    """Forget ``path``: its owner removed it."""
-    _owned.pop(path, None)
+def disown(name: str) -> None:
+    """Forget segment ``name``: its owner removed it."""
+    _owned.pop(name, None)
 
 
 def remove_at_exit() -> None:
-    """Unlink every file this process still owns (the children are joined)."""
+    """Remove every segment this process still owns (the children are joined)."""
+    from . import _segments  # noqa: PLC0415 - it imports this module lazily too
+
     pid = os.getpid()
-    for path, owner in list(_owned.items()):
+    for name, owner in list(_owned.items()):
         if owner == pid:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            _owned.pop(path, None)
+            _segments.discard(name)
+            _owned.pop(name, None)
 
 
 def _after_fork_in_child() -> None:
@@ -112,4 +114,4 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_platform.after_fork_in_child(_after_fork_in_child)

@@ -4,18 +4,23 @@ A pid alone can be reused by an unrelated process once the first one is gone,
 so where ``/proc`` exists a process is named by its pid *and* its start time
 (field 22 of ``/proc/<pid>/stat``, in clock ticks since boot). Elsewhere the
 start time is unknown (0) and only the pid is checked, with ``kill(pid, 0)``,
-which counts a zombie as alive.
+which counts a zombie as alive: this process's own ``multiprocessing`` children
+are reaped first (``multiprocessing.active_children()``), so their death shows;
+another process's zombie still counts as alive until its parent reaps it.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from typing import NamedTuple
 
+from . import _platform
+
 __all__ = ["PeerId", "describe_peer", "getpid", "identify", "is_alive"]
 
-_HAVE_PROC = os.path.isdir("/proc/self")
+_HAVE_PROC = _platform.PROC
 
 # This process's pid, kept by an at-fork hook: os.getpid() is a system call,
 # and the hot paths of Pipe and of the sync objects asked for it several times
@@ -28,7 +33,7 @@ def _forked() -> None:
     _pid = os.getpid()
 
 
-os.register_at_fork(after_in_child=_forked)
+_platform.after_fork_in_child(_forked)
 
 
 def getpid() -> int:
@@ -82,6 +87,10 @@ def is_alive(peer: PeerId) -> bool:
             return False
         state, start = stat
         return state not in ("Z", "X", "x") and peer.start in (0, start)
+    # kill(pid, 0) counts a zombie as alive: reap this process's own finished
+    # multiprocessing children first (as every Process.start() does), so that a
+    # child killed while its parent waits on it (a lock it held) shows as dead.
+    multiprocessing.active_children()
     try:
         os.kill(peer.pid, 0)
     except ProcessLookupError:

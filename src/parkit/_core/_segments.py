@@ -1,26 +1,52 @@
 """The one owner of parkit's shared-memory segments: name, create, attach, unlink, sweep.
 
-Every parkit segment is a file in ``/dev/shm``, whatever it holds: the
-out-of-band buffers of a pool message (``_oob.py``), a ``SharedArray``
-(``_shared.py``), the state of a lock, event, barrier or queue
-(``_sync/_segment.py``). One naming rule covers them all::
+A segment holds the out-of-band buffers of a pool message (``_oob.py``), a
+``SharedArray`` (``_shared.py``), a ``Value``/``Array`` (``_values.py``) or the
+state of a lock, event, barrier or queue (``_sync/_segment.py``). One naming
+rule covers them all::
 
     parkit-<owner pid>-<writer>-<token>
-           |            |
+           |            |        |
+           |            |        10 hex digits (a counter for messages)
            |            "p" (a pool's parent), "w<pid>" (a pool worker),
-           |            "sa" (SharedArray), "sync" (sync objects)
+           |            "sa" (SharedArray), "val" (Value/Array), "sync" (sync
+           |            objects), "q" (a queue's data area, see below)
            the process whose death makes the segment garbage
 
-so that whoever outlives an owner can remove what it left (:func:`sweep`): a
-pool worker whose parent was SIGKILLed removes every ``parkit-<parent>-``
-segment as it exits, a pool removes what a dead worker left half-sent, and a
-child that stops while importing the main module removes its own.
+At most 30 characters where pids have at most 5 digits (macOS: ``shm_open``
+names are limited to 31 bytes, the leading "/" included); Linux allows 255.
+Whoever outlives an owner can remove what it left (:func:`sweep`): a pool worker
+whose parent was SIGKILLed removes every ``parkit-<parent>-`` segment as it
+exits, a pool removes what a dead worker left half-sent, and a child that stops
+while importing the main module removes its own.
+
+Two kinds of segment, chosen once by the platform probe (``_platform.py``):
+
+* **files in /dev/shm** (Linux, ``SHM_FILES``): created with ``os.open``,
+  listed by scanning ``/dev/shm``, written with ``pwrite``, grown with
+  ``ftruncate``, their pages reserved with ``posix_fallocate``;
+* **POSIX shared-memory objects** (macOS and any POSIX without ``/dev/shm``;
+  ``POSIX_SHM``): made with ``shm_open`` through ``_posixshmem``, as
+  ``multiprocessing.shared_memory`` makes them. Their names can't be listed,
+  so each one has a *marker*: an empty file of the same name in this user's
+  registry directory (:func:`registry_dir`: ``$XDG_RUNTIME_DIR/parkit``, else
+  ``<tempdir>/parkit-<uid>``, mode 0700), made before the object and removed
+  after it; :func:`sweep` lists the markers instead of ``/dev/shm``. A marker
+  is also what a sync object ``flock``s where it has no robust mutex (macOS
+  can't ``flock`` a shared-memory object). Such objects are written through a
+  mapping only and sized once, when they are made (macOS refuses ``pwrite``
+  and a second ``ftruncate``), so a queue's data area is a segment of its own
+  (writer ``q``), replaced when it grows. On Linux, under the test switch
+  ``PARKIT_FORCE_PORTABLE=1``, these objects are files in ``/dev/shm`` too, so
+  the suite's leak guard still sees them.
 
 Segments are created readable by their owner only (SPEC §7) and exclusively
-(``O_EXCL``: never someone else's file). Only the creating process unlinks a
+(``O_EXCL``: never someone else's). Only the creating process unlinks a
 segment it owns (:func:`unlink`): a forked child inherits its parent's objects
-and must not remove their files. Attaching to a segment whose owner already
-removed it raises :class:`SegmentGone` everywhere, with the same words.
+and must not remove them. Attaching to a segment whose owner already removed
+it raises :class:`SegmentGone` everywhere, with the same words. On Windows
+nothing here is used: every object that would need a segment raises
+``NotImplementedError`` when it is made (:func:`require`).
 """
 
 from __future__ import annotations
@@ -30,7 +56,10 @@ import errno
 import mmap
 import os
 import secrets
+import stat
 import weakref
+
+from . import _platform
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
@@ -38,23 +67,34 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIR",
+    "FILES",
     "SegmentGone",
     "attach",
     "available",
     "create",
     "discard",
+    "fill",
+    "guard_fd",
     "map_existing",
     "map_new",
+    "map_received",
     "new_name",
     "owned",
-    "path_of",
+    "owner_of",
     "prefix",
+    "registry_dir",
+    "reopen",
     "require",
     "sweep",
     "unlink",
 ]
 
-DIR = "/dev/shm"
+#: Segments are files in :data:`DIR` (else POSIX shared-memory objects).
+FILES = _platform.SHM_FILES
+DIR = _platform.SHM_DIR
+_POSIX = _platform.POSIX_SHM
+#: Hex digits of a name's random token (40 bits; the pid in the name scopes it).
+_TOKEN_BYTES = 5
 
 
 class SegmentGone(FileNotFoundError, ValueError):
@@ -67,14 +107,23 @@ class SegmentGone(FileNotFoundError, ValueError):
 
 
 def available() -> bool:
-    """Whether segments can be made here (``/dev/shm`` exists and is writable)."""
-    return os.path.isdir(DIR) and os.access(DIR, os.W_OK)
+    """Whether segments can be made here."""
+    return FILES or _POSIX
 
 
-def require(what: str) -> None:
-    """Raise ``OSError`` naming ``what`` where there is no ``/dev/shm``."""
-    if not os.path.isdir(DIR):
-        raise OSError(f"{what} needs {DIR} (shared memory, Linux)")
+def require(what: str, instead: str) -> None:
+    """Raise where ``what`` can have no segment.
+
+    Raises:
+        NotImplementedError: on Windows, naming ``instead`` (the stdlib's way).
+        OSError: a POSIX system with neither ``/dev/shm`` nor ``shm_open``.
+    """
+    _platform.not_on_windows(what, "POSIX shared memory", instead)
+    if not available():
+        raise OSError(
+            f"{what} needs shared memory: {DIR} or shm_open (_posixshmem), and "
+            f"{_platform.NAME} has neither"
+        )
 
 
 def prefix(owner: int, writer: str) -> str:
@@ -82,23 +131,88 @@ def prefix(owner: int, writer: str) -> str:
     return f"parkit-{owner}-{writer}-"
 
 
-def new_name(writer: str) -> str:
-    """A fresh segment name owned by this process."""
-    return f"{prefix(os.getpid(), writer)}{secrets.token_hex(8)}"
+def new_name(writer: str, owner: int | None = None) -> str:
+    """A fresh segment name, owned by this process (or by ``owner``)."""
+    who = os.getpid() if owner is None else owner
+    return f"{prefix(who, writer)}{secrets.token_hex(_TOKEN_BYTES)}"
 
 
-def path_of(name: str) -> str:
-    """The file of segment ``name``."""
+def owner_of(name: str) -> int:
+    """The owner pid that segment ``name`` carries."""
+    return int(name.split("-", 2)[1])
+
+
+def _path(name: str) -> str:
     return os.path.join(DIR, name)
+
+
+# -- the registry of POSIX shared-memory objects -------------------------------------
+
+_registry: str | None = None
+
+
+def registry_dir() -> str:
+    """This user's directory of segment markers (made on first use, mode 0700).
+
+    ``$XDG_RUNTIME_DIR/parkit`` where that is set (a per-user tmpfs on Linux),
+    else ``parkit-<uid>`` in :func:`tempfile.gettempdir` (per user on macOS).
+
+    Raises:
+        PermissionError: the directory exists but is not this user's alone.
+    """
+    global _registry
+    if _registry is not None:
+        return _registry
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
+        path = os.path.join(runtime, "parkit")
+    else:
+        import tempfile  # noqa: PLC0415 - only where segments are shm_open objects
+
+        path = os.path.join(tempfile.gettempdir(), f"parkit-{os.getuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(
+            f"parkit's segment registry {path} must be a directory of this user's "
+            "with mode 0700 (it lists shared-memory segments to remove when their "
+            "owner dies)"
+        )
+    _registry = path
+    return path
+
+
+def _marker(name: str) -> str:
+    return os.path.join(registry_dir(), name)
+
+
+def _shm_open(name: str, flags: int, mode: int = 0o600) -> int:
+    import _posixshmem  # noqa: PLC0415 - POSIX only (probed: _platform.POSIX_SHM)
+
+    fd: int = _posixshmem.shm_open("/" + name, flags, mode)
+    return fd
+
+
+def _shm_unlink(name: str) -> None:
+    import _posixshmem  # noqa: PLC0415
+
+    with contextlib.suppress(OSError):
+        _posixshmem.shm_unlink("/" + name)
+
+
+# -- create, attach ----------------------------------------------------------------
 
 
 def create(name: str, size: int) -> int:
     """Create segment ``name`` of ``size`` bytes; its descriptor (read-write).
 
     Raises:
-        OSError: the file exists, or ``/dev/shm`` refused it (nothing is left).
+        OSError: it exists, or the system refused it (nothing is left).
     """
-    path = path_of(name)
+    if not FILES:
+        return _create_object(name, size)
+    path = _path(name)
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         os.ftruncate(fd, size)
@@ -107,6 +221,26 @@ def create(name: str, size: int) -> int:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(path)
+        raise
+    return fd
+
+
+def _create_object(name: str, size: int) -> int:
+    # The marker first: it claims the name (O_EXCL), and a sweep that finds it
+    # removes the object too, whatever step this process dies in.
+    marker = _marker(name)
+    os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        fd = _shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(marker)
+        raise
+    try:
+        os.ftruncate(fd, size)  # macOS: once, here; its pages are allocated now
+    except BaseException:
+        os.close(fd)
+        discard(name)
         raise
     return fd
 
@@ -121,11 +255,10 @@ def _reserve(fd: int, size: int, path: str) -> None:
     Raises:
         OSError: ENOSPC, naming the segment and its size.
     """
-    fallocate = getattr(os, "posix_fallocate", None)  # absent on macOS
-    if fallocate is None or size == 0:
+    if size == 0:
         return
     try:
-        fallocate(fd, 0, size)
+        os.posix_fallocate(fd, 0, size)
     except OSError as e:
         if e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
             return  # a file system without it: sparse, as before
@@ -154,8 +287,11 @@ def attach(name: str, what: str, *, writable: bool = True) -> int:
     """
     if "/" in name or not name.startswith("parkit-"):
         raise ValueError(f"not a parkit segment name: {name!r}")
+    flags = os.O_RDWR if writable else os.O_RDONLY
     try:
-        return os.open(path_of(name), os.O_RDWR if writable else os.O_RDONLY)
+        if FILES:
+            return os.open(_path(name), flags)
+        return _shm_open(name, flags, 0)
     except FileNotFoundError:
         raise SegmentGone(
             f"the {what} {name} no longer exists: the process that created it closed "
@@ -163,36 +299,113 @@ def attach(name: str, what: str, *, writable: bool = True) -> int:
         ) from None
 
 
-def unlink(path: str, owner_pid: int | None) -> None:
-    """Remove the segment at ``path`` if this process is ``owner_pid``, its owner."""
+def guard_fd(name: str, fd: int) -> int:
+    """A descriptor to ``flock`` for segment ``name`` (open as ``fd``).
+
+    The segment's own where it is a file; else a new descriptor of its marker
+    (macOS can't ``flock`` a shared-memory object): the caller closes it.
+    """
+    if FILES:
+        return fd
+    try:
+        return os.open(_marker(name), os.O_RDWR)
+    except FileNotFoundError:
+        raise SegmentGone(f"the segment {name} no longer exists") from None
+
+
+def reopen(name: str, fd: int) -> None:
+    """Give descriptor ``fd`` (from :func:`guard_fd`) a new open file description.
+
+    A forked child shares its parent's, and with it the parent's ``flock``.
+    The same descriptor number is kept. Through ``/proc/self/fd`` where there is
+    one (the segment may be unlinked already), else by name: a segment whose
+    owner removed it keeps sharing its lock with the parent.
+    """
+    paths = [f"/proc/self/fd/{fd}"] if _platform.PROC else []
+    paths.append(_path(name) if FILES else _marker(name))
+    for path in paths:
+        try:
+            new = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        os.dup2(new, fd)
+        os.close(new)
+        return
+
+
+def fill(fd: int, size: int, pieces: list[tuple[int, memoryview]]) -> None:
+    """Write each ``(offset, bytes)`` of ``pieces`` into the new segment ``fd``.
+
+    ``pwrite`` into a file (no page faults in this process); through a mapping
+    into a shared-memory object, which macOS does not let ``write``.
+    """
+    if FILES:
+        for at, raw in pieces:
+            written = 0
+            while written < raw.nbytes:
+                written += os.pwrite(fd, raw[written:], at + written)
+        return
+    with mmap.mmap(fd, size) as region:
+        for at, raw in pieces:
+            region[at : at + raw.nbytes] = raw
+
+
+def map_received(name: str, what: str) -> mmap.mmap:
+    """Map a message's segment for its receiver, and remove its name.
+
+    Copy-on-write where the segment is a file: the receiver's writes stay its
+    own. A shared-memory object can only be mapped shared (macOS), which comes
+    to the same: its name is gone, and its sender wrote it before sending.
+
+    Raises:
+        SegmentGone: its sender removed it already.
+    """
+    fd = attach(name, what, writable=not FILES)
+    try:
+        discard(name)  # mapped or not, nobody needs the name any more
+        size = os.fstat(fd).st_size
+        if FILES:
+            return mmap.mmap(
+                fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE
+            )
+        return mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+
+
+# -- ownership and removal ---------------------------------------------------------
+
+
+def unlink(name: str, owner_pid: int | None) -> None:
+    """Remove segment ``name`` if this process is ``owner_pid``, its owner."""
     # A fork child inherits the owner's objects: only the owner itself unlinks.
     if owner_pid == os.getpid():
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        discard(name)
         from . import _owned  # noqa: PLC0415 - the pool's workers never own one
 
-        _owned.disown(path)
+        _owned.disown(name)
 
 
-def map_new(writer: str, size: int, what: str) -> tuple[str, mmap.mmap]:
+def map_new(writer: str, size: int, what: str, instead: str) -> tuple[str, mmap.mmap]:
     """A new segment of ``size`` bytes owned by this process, mapped; its name.
 
     Args:
         writer: the name's writer part (``"sa"``, ``"val"``).
         size: bytes (0 maps one byte: mmap refuses an empty mapping).
-        what: what it holds, for the error where there is no ``/dev/shm``.
+        what: what it holds, for the errors.
+        instead: the stdlib's alternative, for the error on Windows.
     """
-    require(what)
+    require(what, instead)
     name = new_name(writer)
     size = max(size, 1)
     fd = create(name, size)
     try:
-        region = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+        region = mmap.mmap(fd, size)
     except BaseException:
         discard(name)
         raise
     finally:
-        os.close(fd)  # the mapping keeps the file
+        os.close(fd)  # the mapping keeps the segment
     return name, region
 
 
@@ -204,7 +417,7 @@ def map_existing(name: str, size: int, what: str) -> mmap.mmap:
     """
     fd = attach(name, what)
     try:
-        return mmap.mmap(fd, max(size, 1), flags=mmap.MAP_SHARED)
+        return mmap.mmap(fd, max(size, 1))
     finally:
         os.close(fd)
 
@@ -214,39 +427,44 @@ def owned(holder: object, name: str) -> weakref.finalize[Any, Any]:
 
     When ``holder`` is collected, when the returned finalizer is called
     (``close()``), or at interpreter exit once the non-daemonic children are
-    joined (``_owned.py``: a child still starting may need the file).
+    joined (``_owned.py``: a child still starting may need the segment).
     """
-    path = path_of(name)
-    finalizer = weakref.finalize(holder, unlink, path, os.getpid())
+    finalizer = weakref.finalize(holder, unlink, name, os.getpid())
     finalizer.atexit = False
     from . import _owned  # noqa: PLC0415 - the pool's workers never own one
 
-    _owned.own(path)
+    _owned.own(name)
     return finalizer
 
 
 def discard(name: str) -> None:
     """Remove segment ``name`` whoever owns it, if it is still there (a message
     segment whose receiver never mapped it)."""
+    if FILES:
+        with contextlib.suppress(OSError):
+            os.unlink(_path(name))
+        return
+    _shm_unlink(name)
     with contextlib.suppress(OSError):
-        os.unlink(path_of(name))
+        os.unlink(_marker(name))  # after the object: a sweep still finds it
 
 
 def sweep(owner: int, writer: str | None = None) -> None:
     """Remove every segment of ``owner`` (of its ``writer`` only, if given).
 
     For when the owner (or that writer) is gone: nobody else would remove them.
+    Lists ``/dev/shm``, or the registry of markers where segments are
+    shared-memory objects.
     """
     start = f"parkit-{owner}-" if writer is None else prefix(owner, writer)
     # A plain prefix test, not glob(): glob compiles a regex per pattern, and
     # every worker's pattern is new (its pid), which cost ~0.2 ms per worker
     # on each pool shutdown.
     try:
-        entries = os.scandir(DIR)
+        entries = os.scandir(DIR if FILES else registry_dir())
     except OSError:
         return
     with entries:
-        for entry in entries:
-            if entry.name.startswith(start):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+        names = [entry.name for entry in entries if entry.name.startswith(start)]
+    for name in names:
+        discard(name)

@@ -11,7 +11,6 @@ parallelism would multiply the processes), unless ``backend=`` says otherwise.
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, TypeVar, overload
@@ -20,7 +19,7 @@ from .._backends._process import _loop
 from .._backends._protocol import Backend
 from .._backends._registry import BackendLike, make_backend
 from .._backends._serial import SerialBackend
-from .._core import _context
+from .._core import _context, _platform
 from .._core._cpus import usable_cpus
 from ._mapping import Errors, Progress, check_options, map_list, run_map
 from ._pool import _flatten
@@ -83,7 +82,7 @@ def _forget_after_fork() -> None:
     _kept.clear()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+_platform.after_fork_in_child(_forget_after_fork)
 
 
 @overload

@@ -15,7 +15,6 @@ for every queued task.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 import weakref
@@ -29,6 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from .._backends._process._engine import ProcessEngine
 from .._backends._protocol import Batch, BatchResult, Call, new_call_id
+from .._core import _platform
 from .._core._cpus import check_cpus, usable_cpus
 from ._pool import submit_call
 
@@ -63,7 +63,7 @@ def _forget_after_fork() -> None:
     _live.clear()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+_platform.after_fork_in_child(_forget_after_fork)
 
 
 class ProcessPoolExecutor(Executor):

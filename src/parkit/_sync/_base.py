@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
+from .._core import _segments
 from .._core._context import ContextLike, available_methods, start_method
+from .._core._cpus import allowed_cpus
 from . import _segment
 from ._segment import Segment
 
@@ -48,16 +50,9 @@ _SEQ: Final = _segment.SEQ
 _FIRST_CHECK: Final = 0.001
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every OS
-        return os.cpu_count() or 1
-
-
 #: Seconds a waiter watches for a change before it sleeps (see :func:`until`);
 #: 0 where this process runs on one CPU (the other side could not run meanwhile).
-SPIN_S = 50e-6 if _cpus() > 1 else 0.0
+SPIN_S = 50e-6 if allowed_cpus() > 1 else 0.0
 _yield: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
 
 #: What ``abandoned=`` accepts.
@@ -245,6 +240,8 @@ class SyncObject:
 
     _KIND: ClassVar[int]
     _WHAT: ClassVar[str]
+    #: Whether it has a data area besides its words (queues: Segment.data).
+    _DATA_AREA: ClassVar[bool] = False
     _segment: Segment
     _timeout: float | None
 
@@ -260,11 +257,21 @@ class SyncObject:
                 f"unknown start method {method!r}; this platform has: "
                 + ", ".join(repr(m) for m in available_methods())
             )
-        self._segment = _segment.create(self._KIND, FIRST_FREE)
+        self._segment = _segment.create(
+            self._KIND,
+            FIRST_FREE,
+            f"parkit.{self._WHAT}",
+            f"multiprocessing.{self._WHAT}",
+            data=self._DATA_AREA,
+        )
         self._segment.words[_POLICY] = 0 if abandoned == "raise" else 1
         # In the shared header, so that every handle, in every process, says it.
         self._segment.words[_METHOD] = 1 + _METHODS.index(method)
         return self._segment
+
+    def _require(self) -> None:
+        # On Windows: NotImplementedError naming this object and the stdlib's twin.
+        _segments.require(f"parkit.{self._WHAT}", f"multiprocessing.{self._WHAT}")
 
     @property
     def _recover(self) -> bool:
@@ -292,7 +299,7 @@ class SyncObject:
         """The start method ``context=`` named when it was made (informational).
 
         The object works with processes of every start method, whatever this
-        says: it is a file in ``/dev/shm`` that any process opens by name.
+        says: it is a shared-memory segment that any process opens by name.
         """
         return _METHODS[int(self._segment.words[_METHOD]) - 1]
 

@@ -84,6 +84,7 @@ class Condition(SyncObject):
         context: ContextLike = None,
     ) -> None:
         if lock is None:
+            self._require()  # before its lock: the error names the Condition
             lock = RLock(context=context)
         if not isinstance(lock, Lock):
             raise TypeError(

@@ -11,21 +11,26 @@ The futexes are *shared* (not ``FUTEX_PRIVATE_FLAG``): the kernel keys them on
 the file page, so they work across processes that map the same file.
 
 Where the system call is unavailable (another OS, an architecture whose syscall
-number is not listed here), :func:`wait` sleeps for a short, growing slice
-instead: callers already re-check their condition in a loop, so the only cost
-is latency. :data:`NATIVE` says which one is in use.
+number is not listed here, or the probe forced to the portable answers:
+``_core/_platform.py``), :func:`wait` polls the word instead, sleeping between
+looks for a slice that grows from :data:`POLL_FIRST_S` to :data:`POLL_MAX_S`:
+it returns as soon as it sees the word change, so a change is noticed within
+one slice, and a waiter that has waited long costs its CPU a look every
+:data:`POLL_MAX_S` seconds. :func:`wake` does nothing then. :data:`NATIVE`
+says which one is in use. (``benchmarks/wake_latency.py`` measures both.)
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
-import platform
-import sys
+import os
 import time
 from collections.abc import Callable
 
-__all__ = ["NATIVE", "sleeper", "wait", "wake", "waker"]
+from .._core import _platform
+
+__all__ = ["NATIVE", "POLL_FIRST_S", "POLL_MAX_S", "sleeper", "wait", "wake", "waker"]
 
 # SYS_futex per architecture (asm/unistd.h).
 _SYS_FUTEX = {
@@ -51,9 +56,9 @@ class _Timespec(ctypes.Structure):
 
 
 def _load() -> tuple[object, object, int] | None:
-    if not sys.platform.startswith("linux"):
+    if not _platform.FUTEX:
         return None
-    number = _SYS_FUTEX.get(platform.machine().lower())
+    number = _SYS_FUTEX.get(os.uname().machine.lower())
     if number is None:
         return None
     # The running interpreter already links libc: dlopen(NULL) finds syscall() there
@@ -89,15 +94,37 @@ def wait(address: int, expected: int, timeout: float) -> None:
     sleeper(address)(expected, timeout)
 
 
-def _poll(expected: int, timeout: float) -> None:
-    if timeout > 0:
-        time.sleep(min(timeout, 0.002))
+#: Where there is no futex: the first sleep between two looks at the word, and
+#: the longest (each sleep doubles the last).
+POLL_FIRST_S = 50e-6
+POLL_MAX_S = 0.002
+
+
+def _poller(address: int) -> Callable[[int, float], None]:
+    word = ctypes.c_int32.from_address(address)
+    monotonic, sleep = time.monotonic, time.sleep
+
+    def poll(expected: int, timeout: float) -> None:
+        if timeout <= 0 or word.value != expected:
+            return
+        deadline = monotonic() + timeout
+        pause = POLL_FIRST_S
+        while True:
+            left = deadline - monotonic()
+            if left <= 0:
+                return
+            sleep(min(pause, left))
+            if word.value != expected:
+                return
+            pause = min(pause * 2, POLL_MAX_S)
+
+    return poll
 
 
 def sleeper(address: int) -> Callable[[int, float], None]:
     """:func:`wait` on ``address``, its constant arguments converted once."""
     if _native is None:
-        return _poll
+        return _poller(address)
     syscall, _, number = _native
     head = (ctypes.c_long(number), ctypes.c_void_p(address), ctypes.c_int(_FUTEX_WAIT))
     tail = (None, ctypes.c_int(0))

@@ -15,16 +15,18 @@ It is reached through :mod:`ctypes`: ``pthread_mutex_trylock`` and
 ``pthread_mutex_unlock`` through a ``PyDLL`` handle (the GIL kept: they never
 block, and that saves a third of the call), ``pthread_mutex_lock`` through a
 ``CDLL`` one (the GIL released while it sleeps). Where the functions are
-missing (no robust mutexes: macOS, old C libraries), :data:`AVAILABLE` is False
-and the guard stays a ``flock``.
+missing (no robust mutexes: macOS, old C libraries; or the probe forced to the
+portable answers, ``_core/_platform.py``), :data:`AVAILABLE` is False and the
+guard stays a ``flock``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
-import sys
 from typing import Any
+
+from .._core import _platform
 
 __all__ = ["AVAILABLE", "SIZE", "Mutex", "init"]
 
@@ -35,7 +37,7 @@ _PTHREAD_MUTEX_ROBUST = 1
 
 
 def _load() -> tuple[Any, ...] | None:
-    if not sys.platform.startswith("linux"):
+    if not _platform.ROBUST_MUTEX:
         return None
     # The interpreter links libc (and libpthread before glibc 2.34): dlopen(NULL)
     # finds the functions without a library search.

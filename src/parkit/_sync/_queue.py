@@ -29,7 +29,6 @@ The items live in the queue's own shared-memory file, not in a pipe::
 
 from __future__ import annotations
 
-import os
 import pickle
 import queue
 import struct
@@ -37,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
-from .._core import _wire
+from .._core import _segments, _wire
 from .._core._context import ContextLike
 from ..errors import QueueClosed
 from . import _segment
@@ -65,6 +64,7 @@ _CAPACITY: Final = FIRST_FREE + 4
 _CLOSED: Final = FIRST_FREE + 5
 _GETS: Final = FIRST_FREE + 6
 _HIGH_WATER: Final = FIRST_FREE + 7  # most bytes live since the queue was last empty
+_GEN: Final = FIRST_FREE + 8  # the data area's generation: every resize moves it on
 
 _INITIAL_CAPACITY = 64 * 1024
 _FRAME = struct.Struct("<Q")
@@ -134,6 +134,7 @@ class Queue(SyncObject, Generic[T]):
 
     _KIND = 8
     _WHAT = "Queue"
+    _DATA_AREA = True
 
     def __init__(self, maxsize: int = 0, *, context: ContextLike = None) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int):
@@ -148,22 +149,29 @@ class Queue(SyncObject, Generic[T]):
     # -- the data area --------------------------------------------------------------
 
     def _grow_to(self, words: memoryview, capacity: int) -> None:
-        # Reserve the memory first: a tmpfs page touched beyond the space left
-        # would be a SIGBUS, not an error.
+        self._resize(words, capacity, keep=int(words[_TAIL]))
+
+    def _resize(self, words: memoryview, capacity: int, keep: int) -> None:
+        # A new generation of the data area, its first ``keep`` bytes kept. Every
+        # process remaps it when it sees the new generation (Segment.data).
         segment = self._segment
+        gen = int(words[_GEN]) + 1
+        if _segments.FILES and capacity < words[_CAPACITY]:
+            # Announce the smaller size before cutting the file: no process
+            # then touches pages past its end (a SIGBUS).
+            words[_CAPACITY], words[_GEN] = capacity, gen
         try:
-            os.posix_fallocate(segment._fd, segment.size, capacity)
+            segment.resize_data(gen, capacity, keep)
         except OSError as e:
             raise OSError(
                 e.errno,
-                f"the Queue needs {capacity} bytes of shared memory (/dev/shm) and "
+                f"the Queue needs {capacity} bytes of shared memory and "
                 f"could not get them: {e.strerror}",
             ) from None
-        segment.resize_data(capacity)
-        words[_CAPACITY] = capacity
-
-    def _data(self, words: memoryview) -> Any:
-        return self._segment.data(int(words[_CAPACITY]))
+        words[_CAPACITY], words[_GEN] = capacity, gen
+        # Only now: a process killed before the announcement leaves the old
+        # area in use, and its name to attach by.
+        segment.drop_data(gen - 1)
 
     def _append(self, words: memoryview, data: bytes) -> None:
         # The hot path of put(): every word read once, the frame written whole
@@ -176,7 +184,8 @@ class Queue(SyncObject, Generic[T]):
             if head >= live and live + size <= capacity:
                 # Move the live region to the front; it does not overlap its
                 # old place, so a process killed mid-copy corrupts nothing.
-                area = self._data(words)
+                area = self._segment.data(int(words[_GEN]), int(capacity))
+                assert area is not None
                 area[0:live] = area[head:tail]
                 words[_HEAD] = head = 0
                 words[_TAIL] = tail = live
@@ -187,7 +196,8 @@ class Queue(SyncObject, Generic[T]):
                 self._grow_to(words, new)
                 capacity = new
         segment = self._segment
-        area = segment._data if segment._data_size == capacity else segment.data(capacity)
+        gen = words[_GEN]
+        area = segment._data if segment.data_gen == gen else segment.data(gen, capacity)
         assert area is not None
         _FRAME.pack_into(area, tail, length)
         start = tail + _FRAME.size
@@ -201,8 +211,8 @@ class Queue(SyncObject, Generic[T]):
     def _take(self, words: memoryview) -> bytes:
         # The hot path of get(): one copy, out of shared memory into a bytes.
         segment = self._segment
-        capacity = words[_CAPACITY]
-        area = segment._data if segment._data_size == capacity else segment.data(capacity)
+        capacity, gen = words[_CAPACITY], words[_GEN]
+        area = segment._data if segment.data_gen == gen else segment.data(gen, capacity)
         assert area is not None
         head = words[_HEAD]
         (length,) = _FRAME.unpack_from(area, head)
@@ -220,9 +230,7 @@ class Queue(SyncObject, Generic[T]):
                 need *= 2
             words[_HIGH_WATER] = 0
             if capacity > 4 * need:
-                # Announce the smaller size before cutting the file.
-                words[_CAPACITY] = need
-                segment.resize_data(need)
+                self._resize(words, need, keep=0)
         else:
             words[_HEAD] = head
             words[_COUNT] -= 1

@@ -1,30 +1,35 @@
 """The shared state under every parkit lock, event, barrier and queue.
 
-Each synchronization object is a small file in ``/dev/shm`` (readable by its
-owner only, SPEC §7) that every process using the object maps::
+Each synchronization object is a small shared-memory segment (``_core/_segments.py``:
+a file in ``/dev/shm`` on Linux, a ``shm_open`` object elsewhere; readable by
+its owner only, SPEC §7) that every process using the object maps::
 
-    process A                      /dev/shm/parkit-<owner>-sync-<token>     process B
-    ---------                      ------------------------------------     ---------
+    process A                      segment parkit-<owner>-sync-<token>      process B
+    ---------                      -----------------------------------      ---------
     with seg.guard():   ---------> | magic | seq | state words ... |  <--- with seg.guard():
         read/write words           | holder pid, start, ...         |        read/write words
     futex.wait(seq) ...  <-wake--- | (queue: ring buffer of frames) |  ---> futex.wake(seq)
 
 * **The guard** serializes every change to the words: a per-process
   ``threading.Lock`` (threads) plus, between processes, a robust
-  process-shared pthread mutex in the file's second page (:mod:`._mutex`: no
-  system call when it is free), or a ``flock`` on the file where the C library
-  has no robust mutexes. Either is given up by the kernel when its process
+  process-shared pthread mutex in the segment's second page (:mod:`._mutex`:
+  no system call when it is free), or a ``flock`` where the C library has no
+  robust mutexes (macOS): on the segment's file, or on its marker file where
+  the segment is a ``shm_open`` object, which macOS can't lock
+  (``_segments.guard_fd``). Either is given up by the kernel when its process
   dies, so a process killed inside the guard cannot wedge the object. The
   guard is held for microseconds and never across a wait or user code.
 * **Waiting** happens outside the guard, on the ``seq`` word: every change
   that may let a waiter proceed bumps ``seq`` and wakes the sleepers
-  (:mod:`._futex`), which then re-check under the guard. The wake-up is sent
+  (:mod:`._futex`; where there is no futex, sleepers poll the word), which
+  then re-check under the guard. The wake-up is sent
   as the guard is left, not inside it: a sleeper woken while the changer still
   holds the guard could go straight back to sleep, on the ``flock``, and need a
   second wake-up. Only objects that someone waits on (the ``WAITERS`` word)
   make the system call at all.
 * **Identity**: a process is named by its pid *and* its start time (from
-  ``/proc``), so a holder that died is recognised even when its pid was reused.
+  ``/proc`` where there is one), so a holder that died is recognised even when
+  its pid was reused.
 
 Why ``flock`` (where there is no robust mutex) and not ``fcntl`` record locks: a
 record lock is dropped when its process closes *any* descriptor of the file, and
@@ -34,18 +39,22 @@ description instead; so each process opens each segment once (:func:`attach`
 keeps a per-process table), and a forked child re-opens its inherited segments,
 which would otherwise share their parent's lock.
 
-The creating process owns the file and unlinks it when its last handle is
+The creating process owns the segment and removes it when its last handle is
 closed or collected, or at exit once its non-daemonic children have been joined
 (``_core/_owned.py``); processes that already mapped it keep working.
 Pool workers remove the segments of an owner that was SIGKILLed (the
 ``parkit-<owner>-`` prefix, as for every parkit segment).
+
+A queue's data area (:meth:`Segment.data`) follows the header page in the same
+file where segments are files (grown with ``ftruncate``); a ``shm_open`` object
+can't be resized on macOS, so there it is a segment of its own,
+``parkit-<owner>-q<0|1>-<token>``, replaced by the other name when it is resized.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import mmap
 import os
 import sys
@@ -53,8 +62,11 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from .._core import _owned, _peer, _segments
+from .._core import _owned, _peer, _platform, _segments
 from . import _futex, _mutex
+
+if _platform.FLOCK and not _mutex.AVAILABLE:
+    import fcntl  # the guard, where there is no robust mutex
 
 __all__ = [
     "SEQ",
@@ -70,7 +82,7 @@ __all__ = [
 SEQ = 1
 _MAGIC = 0x70_6B_73_79  # "pksy"
 # The words, then a page for the guard's mutex (see _mutex); a queue's data
-# area follows.
+# area follows where segments are files.
 _HEADER_SIZE = 2 * mmap.PAGESIZE
 
 #: ``(pid, start time)``: a process, robust against pid reuse (see ``_core._peer``).
@@ -96,12 +108,17 @@ def is_alive(who: Identity) -> bool:
     return _peer.is_alive(_peer.PeerId(who[0], who[1], 0))
 
 
-class Segment:
-    """One process's view of a shared state file: words, guard, wait and wake."""
+def _data_names(name: str) -> tuple[str, str]:
+    """The two names a separate data area of segment ``name`` takes in turn."""
+    owner, _, token = name.split("-", 3)[1:]
+    return f"parkit-{owner}-q0-{token}", f"parkit-{owner}-q1-{token}"
 
-    def __init__(self, path: str, fd: int, owner: bool) -> None:
-        self.path = path
-        self.name = os.path.basename(path)
+
+class Segment:
+    """One process's view of a shared state segment: words, guard, wait and wake."""
+
+    def __init__(self, name: str, fd: int, owner: bool, data: bool = False) -> None:
+        self.name = name
         self._fd = fd
         self._mm = mmap.mmap(fd, _HEADER_SIZE)
         #: Where the data area (queues) starts in the file: after the header.
@@ -113,21 +130,33 @@ class Segment:
         self._seq_address = self._base + 8 * SEQ + (4 if sys.byteorder == "big" else 0)
         self._thread_lock = threading.Lock()
         self._mutex: _mutex.Mutex | None = None
+        #: What the guard flocks where there is no robust mutex (else -1).
+        self._guard_fd = -1
         if _mutex.AVAILABLE:
             if owner:
                 _mutex.init(self._base + mmap.PAGESIZE)
             self._mutex = _mutex.Mutex(self._base + mmap.PAGESIZE)
+        else:
+            self._guard_fd = _segments.guard_fd(name, fd)
         # Set under the guard by changed(); the wake-up goes out in unlock().
         self._wake_pending = False
         self._wake = _futex.waker(self._seq_address)
         self.sleep = _futex.sleeper(self._seq_address)
         self._data: mmap.mmap | None = None
-        self._data_size = 0
-        self._finalizer = weakref.finalize(self, _release, path, fd, os.getpid() if owner else None)
-        # Not at exit: children still starting may need the file (see _core._owned).
+        #: The generation of the data area mapped here (0: none; see data()).
+        self.data_gen = 0
+        # Where the data area is a segment of its own (see the module's
+        # docstring), its owner removes it with this one; a sweep finds it by
+        # the same owner prefix.
+        owned = (name, *_data_names(name)) if owner and data and not _segments.FILES else (name,)
+        self._finalizer = weakref.finalize(
+            self, _release, owned, fd, self._guard_fd, os.getpid() if owner else None
+        )
+        # Not at exit: children still starting may need the segment (see _core._owned).
         self._finalizer.atexit = False
         if owner:
-            _owned.own(path)
+            for each in owned:
+                _owned.own(each)
 
     # -- guard ------------------------------------------------------------------
 
@@ -148,7 +177,7 @@ class Segment:
         try:
             mutex = self._mutex
             if mutex is None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                fcntl.flock(self._guard_fd, fcntl.LOCK_EX)
             else:
                 code = mutex.try_lock(mutex.pointer)
                 if code:
@@ -165,7 +194,7 @@ class Segment:
             mutex = self._mutex
             if mutex is None:
                 try:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(self._guard_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     return True
                 except BlockingIOError:
                     pass
@@ -186,7 +215,7 @@ class Segment:
         try:
             mutex = self._mutex
             if mutex is None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(self._guard_fd, fcntl.LOCK_UN)
             else:
                 code = mutex.unlock(mutex.pointer)
                 if code:
@@ -201,16 +230,8 @@ class Segment:
     def _reopen(self) -> None:
         # A forked child shares its parent's open file description, and with it
         # the parent's flock: give the child a description of its own, under the
-        # same descriptor number (the file may be unlinked already: go through
-        # /proc where there is one).
-        for path in (f"/proc/self/fd/{self._fd}", self.path):
-            try:
-                fd = os.open(path, os.O_RDWR)
-            except OSError:
-                continue
-            os.dup2(fd, self._fd)
-            os.close(fd)
-            return
+        # same descriptor number.
+        _segments.reopen(self.name, self._guard_fd)
 
     # -- waiting ----------------------------------------------------------------
 
@@ -227,37 +248,92 @@ class Segment:
 
     # -- the data area (queues) -------------------------------------------------
 
-    def data(self, size: int) -> mmap.mmap | None:
-        """The bytes after the header page, mapped at ``size`` (call under the guard).
+    def data(self, gen: int, size: int) -> mmap.mmap | None:
+        """The data area of generation ``gen``, ``size`` bytes, mapped (under the guard).
 
         The header (words, futex) stays where it is; only this mapping moves when
-        a process grows or shrinks the file, and each process remaps it here when
-        it sees a new size in the header.
+        a process resizes the area (:meth:`resize_data`), and each process remaps
+        it here when it sees a new generation in the header.
         """
-        if size == self._data_size:
+        if gen == self.data_gen:
             return self._data
-        self._data = None if size == 0 else mmap.mmap(self._fd, size, offset=self.size)
-        self._data_size = size
+        if size == 0:
+            self._data = None
+        elif _segments.FILES:
+            self._data = mmap.mmap(self._fd, size, offset=self.size)
+        else:
+            name = _data_names(self.name)[gen & 1]
+            fd = _segments.attach(name, "data area of a parkit.Queue")
+            try:
+                self._data = mmap.mmap(fd, size)
+            finally:
+                os.close(fd)
+        self.data_gen = gen
         return self._data
 
-    def resize_data(self, size: int) -> mmap.mmap | None:
-        """Grow or shrink the file's data area to ``size`` bytes (under the guard)."""
-        os.ftruncate(self._fd, self.size + size)
-        return self.data(size)
+    def resize_data(self, gen: int, size: int, keep: int) -> mmap.mmap | None:
+        """Make the data area ``size`` bytes as generation ``gen`` (under the guard).
+
+        The first ``keep`` bytes are kept. The caller announces ``gen`` in the
+        header once this returns (a process killed before leaves the old area
+        in use), except when shrinking a file: it announces first, so that no
+        process maps past the end of the file. Then it calls :meth:`drop_data`.
+
+        Raises:
+            OSError: no room for ``size`` bytes of shared memory.
+        """
+        if _segments.FILES:
+            if size > self._file_data_size():
+                # Reserve the memory first: a tmpfs page touched beyond the
+                # space left would be a SIGBUS, not an error.
+                os.posix_fallocate(self._fd, self.size, size)
+            os.ftruncate(self._fd, self.size + size)
+            return self.data(gen, size)
+        old, name = self._data, _data_names(self.name)[gen & 1]
+        # Left by a process killed between making it and announcing it.
+        _segments.discard(name)
+        fd = _segments.create(name, max(size, 1))
+        try:
+            new = mmap.mmap(fd, max(size, 1))
+        except BaseException:
+            _segments.discard(name)
+            raise
+        finally:
+            os.close(fd)
+        if old is not None and keep:
+            new[:keep] = old[:keep]
+        self._data = new
+        self.data_gen = gen
+        return new
+
+    def drop_data(self, gen: int) -> None:
+        """Remove the data area of generation ``gen``, replaced (under the guard).
+
+        Processes that map it keep their mapping until they remap.
+        """
+        if not _segments.FILES and gen > 0:
+            _segments.discard(_data_names(self.name)[gen & 1])
+
+    def _file_data_size(self) -> int:
+        return os.fstat(self._fd).st_size - self.size
 
     def close(self) -> None:
-        """Forget this process's view (and unlink the file, in its owner)."""
+        """Forget this process's view (and remove the segment, in its owner)."""
         self._finalizer()
 
 
-def _release(path: str, fd: int, owner_pid: int | None) -> None:
-    _segments.unlink(path, owner_pid)
+def _release(names: tuple[str, ...], fd: int, guard_fd: int, owner_pid: int | None) -> None:
+    for name in names:
+        _segments.unlink(name, owner_pid)
     with contextlib.suppress(OSError):
         os.close(fd)
+    if guard_fd not in (-1, fd):
+        with contextlib.suppress(OSError):
+            os.close(guard_fd)
 
 
-# Per process: name -> the one Segment open on that file (record locks are per
-# process and per file; a second descriptor closed would drop them).
+# Per process: name -> the one Segment open on that segment (a flock is per open
+# file description; a second one would not exclude the first).
 _open: weakref.WeakValueDictionary[str, Segment] = weakref.WeakValueDictionary()
 _open_lock = threading.Lock()
 
@@ -272,19 +348,25 @@ def _after_fork_in_child() -> None:
             segment._reopen()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_platform.after_fork_in_child(_after_fork_in_child)
 
 
-def create(kind: int, words: int) -> Segment:
-    """A new zeroed segment (one page of 64-bit words), owned by this process."""
-    _segments.require("parkit synchronization objects")
-    name = _segments.new_name("sync")
-    path = _segments.path_of(name)
+def create(kind: int, words: int, what: str, instead: str, data: bool = False) -> Segment:
+    """A new zeroed segment (one page of 64-bit words), owned by this process.
+
+    ``data``: it will have a data area (:meth:`Segment.data`: queues).
+
+    Raises:
+        NotImplementedError: on Windows (``what`` needs POSIX shared memory;
+            ``instead`` names the stdlib's object to use).
+    """
+    _segments.require(what, instead)
     if words * 8 > mmap.PAGESIZE:
         raise ValueError(f"a segment header holds at most {mmap.PAGESIZE // 8} words")
+    name = _segments.new_name("sync")
     fd = _segments.create(name, _HEADER_SIZE)
     try:
-        segment = Segment(path, fd, owner=True)
+        segment = Segment(name, fd, owner=True, data=data)
     except BaseException:
         os.close(fd)
         _segments.discard(name)
@@ -306,9 +388,8 @@ def attach(name: str, kind: int, what: str) -> Segment:
         if segment is not None:
             return segment
         fd = _segments.attach(name, what)
-        path = _segments.path_of(name)
         try:
-            segment = Segment(path, fd, owner=False)
+            segment = Segment(name, fd, owner=False)
         except BaseException:
             os.close(fd)
             raise

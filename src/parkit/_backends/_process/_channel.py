@@ -13,10 +13,14 @@ ordinary blocking ``Connection`` calls.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections import deque
 from multiprocessing.connection import Connection
+
+from ..._core import _platform
+
+if _platform.PIPE_RESIZE:
+    import fcntl
 
 __all__ = ["WorkerChannel"]
 
@@ -31,8 +35,9 @@ _DEFAULT_PIPE_SIZE = 1 << 16
 
 
 def _grow(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+    if _platform.PIPE_RESIZE:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
 
 
 def _header(n: int) -> bytes:

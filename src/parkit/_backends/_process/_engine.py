@@ -54,7 +54,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ... import errors as _errors
-from ..._core import _context, _logs, _oob, _remote, _wire, _worker
+from ..._core import _context, _logs, _oob, _platform, _remote, _wire, _worker
 from ..._core._cpus import check_cpus
 from ...errors import describe_exitcode
 from .._protocol import Batch, BatchResult, Call
@@ -105,7 +105,7 @@ def _forget_after_fork() -> None:
     _live.clear()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+_platform.after_fork_in_child(_forget_after_fork)
 
 
 def _join(thread: threading.Thread, done: threading.Event) -> None:
@@ -162,6 +162,11 @@ class ProcessEngine:
         cpus: Any = None,
         worker_logging: bool = True,
     ) -> None:
+        _platform.not_on_windows(
+            "parkit's process backend",
+            "POSIX non-blocking pipe I/O",
+            'backend="thread" or "serial", or concurrent.futures.ProcessPoolExecutor',
+        )
         self._cpus = check_cpus(cpus)
         self._worker_logging = bool(worker_logging)
         self._ctx = _context.resolve_context(context)
