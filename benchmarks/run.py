@@ -1,4 +1,4 @@
-"""parkit against its peers, side by side: workloads A-G, IMPORT, D-cold, Q, LOCK, DASK.
+"""parkit against its peers, side by side: workloads A-G, IMPORT, D-cold, Q, LOCK, PORT, DASK.
 
     python benchmarks/run.py                 # everything, ~5 minutes on 2 cores
     python benchmarks/run.py --only A,E      # some workloads
@@ -964,6 +964,84 @@ def workload_lock(cs: list[Contender], args: argparse.Namespace) -> Table:
     return table
 
 
+# ------------------------------------------------ the portable paths (PORT)
+
+# parkit's capability probe is read once, at import: each figure comes from an
+# interpreter of its own (portable.py), with PARKIT_FORCE_PORTABLE=1 (macOS's
+# answers: shm_open segments, a flock guard, the futex's poll fallback) or
+# without it (Linux's fast path: futex, robust mutex, /dev/shm files).
+
+_FORCE_ENV = "PARKIT_FORCE_PORTABLE"
+
+
+def _portable_figure(kind: str, library: str, count: int, method: str, forced: bool) -> float:
+    env = {k: v for k, v in os.environ.items() if k != _FORCE_ENV}
+    if forced:
+        env[_FORCE_ENV] = "1"
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(_BENCH_DIR, "portable.py"),
+            kind,
+            library,
+            str(count),
+            method,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"portable.py failed: {done.stderr.strip()[-2000:]}")
+    return float(done.stdout.split()[-1])
+
+
+def workload_port(cs: list[Contender], args: argparse.Namespace) -> Table:
+    """parkit's portable paths (as on macOS) beside its Linux fast path and the stdlib."""
+    del cs  # locks and queues, not pools
+    hand_offs = 200 if args.smoke else 10_000
+    items = 2_000 if args.smoke else 100_000
+    method = args.method
+    table = Table(
+        f"PORT. {hand_offs:,} lock hand-offs between two processes; {items:,} small items "
+        f"through a Queue, one producer to the parent ({method})",
+        "ms",
+        "lower",
+    )
+    runs: dict[str, Callable[[], float]] = {}
+    for kind, count, stdlib in (
+        ("lock", hand_offs, "multiprocessing.Lock"),
+        ("queue", items, "multiprocessing.Queue"),
+    ):
+        what = "Lock" if kind == "lock" else "Queue"
+        runs[f"parkit.{what}, Linux fast path"] = lambda k=kind, n=count: _portable_figure(
+            k, "parkit", n, method, forced=False
+        )
+        runs[f"parkit.{what}, probes forced portable"] = lambda k=kind, n=count: _portable_figure(
+            k, "parkit", n, method, forced=True
+        )
+        runs[stdlib] = lambda k=kind, n=count: _portable_figure(
+            k, "multiprocessing", n, method, forced=False
+        )
+    table.rows = interleaved(runs, args.repeat, warmup=not args.smoke)
+    for what in ("Lock", "Queue"):
+        fast = table.rows[f"parkit.{what}, Linux fast path"]
+        portable = table.rows[f"parkit.{what}, probes forced portable"]
+        stdlib = table.rows[f"multiprocessing.{what}"]
+        table.rows[f"ratio portable / fast path, {what} (target <= 2x)"] = f"{portable / fast:.2f}x"
+        table.rows[f"ratio portable / multiprocessing, {what}"] = f"{portable / stdlib:.2f}x"
+    table.notes.append(
+        "Each figure in a fresh interpreter (benchmarks/portable.py): the probe is read "
+        "at import. 'Forced portable' is PARKIT_FORCE_PORTABLE=1, the answers macOS gives "
+        "(shm_open segments, a flock guard, the futex's poll fallback), run on this Linux "
+        "machine. The child is up before the clock; a hand-off is one release taken by "
+        "the other process (a round trip is two)."
+    )
+    return table
+
+
 def workload_dask(cs: list[Contender], args: argparse.Namespace) -> list[Table]:
     """parkit's Dask backend on a 2-worker LocalCluster, beside plain ``client.map``."""
     del cs
@@ -1163,6 +1241,8 @@ WORKLOADS: dict[str, Callable[[list[Contender], argparse.Namespace], Table | lis
     # queues, locks and pipes
     "Q": workload_q,
     "LOCK": workload_lock,
+    # the same locks and queues on their portable paths (as on macOS)
+    "PORT": workload_port,
     # the same calls on a Dask cluster
     "DASK": workload_dask,
     # shared state
