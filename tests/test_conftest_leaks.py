@@ -234,3 +234,31 @@ def test_clean_test_passes(inner: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=2)
     assert "leaked" not in result.stdout.str()
+
+
+def test_a_leaked_registry_marker_is_reported_and_removed(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where segments are shm_open objects (macOS; here the probe forced to its
+    # answers), each has a marker in parkit's registry: a leaked one is a leak.
+    tag = uuid.uuid4().hex
+    monkeypatch.setenv("PARKIT_FORCE_PORTABLE", "1")
+    result = run_inner(
+        inner,
+        f"""
+        import os
+        from parkit._core import _segments
+
+        def test_leaks_a_marker():
+            path = os.path.join(_segments.registry_dir(), f"parkit-{{os.getpid()}}-test-{tag}")
+            open(path, "w").close()
+            print("MARKER", path)
+        """,
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*segment marker /*/parkit-*-test-{tag}*", "*cleanup: removed 1 /dev/shm entr*"]
+    )
+    found = re.search(rf"segment marker (\S+-test-{tag})", result.stdout.str())
+    assert found is not None
+    assert not os.path.exists(found[1])
