@@ -68,8 +68,7 @@ def main() -> None:
         mode = "futex" if _futex.NATIVE else "poll fallback (forced portable)"
         q = statistics.quantiles(xs, n=100)
         print(
-            f"| {mode} | {statistics.median(xs):.0f} | {q[89]:.0f} | {q[98]:.0f} | "
-            f"{xs[-1]:.0f} |"
+            f"| {mode} | {statistics.median(xs):.0f} | {q[89]:.0f} | {q[98]:.0f} | {xs[-1]:.0f} |"
         )
         return
     print(f"Wake-up latency, {args.rounds} rounds, {args.method}, µs ({time.strftime('%F')})")

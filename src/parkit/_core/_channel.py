@@ -34,6 +34,7 @@ import struct
 import threading
 import time
 
+from . import _platform
 from ._peer import PeerId, describe_peer, getpid, identify, is_alive
 
 __all__ = ["PEER_CHECK_S", "Channel"]
@@ -61,7 +62,7 @@ _MAX_DRAIN_READS = 1024
 
 def _wait_fd(fd: int, write: bool, timeout: float | None) -> bool:
     """Whether ``fd`` becomes readable (or writable) within ``timeout`` seconds."""
-    if hasattr(select, "poll"):
+    if _platform.POLL:
         poller = select.poll()
         poller.register(fd, select.POLLOUT if write else select.POLLIN)
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
@@ -339,7 +340,7 @@ class Channel:
         # One poll object per end, made once: a round trip waits here every time.
         poller = self._poller
         if poller is None or self._poller_fd != fd:
-            if not hasattr(select, "poll"):
+            if not _platform.POLL:
                 return _wait_fd(fd, False, max(0.0, timeout))
             poller = self._poller = select.poll()
             poller.register(fd, select.POLLIN)

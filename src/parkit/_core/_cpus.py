@@ -12,6 +12,8 @@ __all__ = ["allowed_cpus", "check_cpus", "usable_cpus"]
 
 def _cgroup_limit() -> int | None:
     """CPUs allowed by a cgroup v2 quota (containers), or None if unlimited."""
+    if not _platform.CGROUPS:
+        return None
     try:
         with open("/sys/fs/cgroup/cpu.max") as f:
             quota, period = f.read().split()[:2]

@@ -17,6 +17,9 @@ objects pick their code path when they are made)::
     AFFINITY        os.sched_setaffinity (cpus=)                yes     no      no
     PROC            /proc/<pid>/stat: start times, fd paths     yes     no      no
     PIPE_RESIZE     fcntl(F_SETPIPE_SZ) on pipes                yes     no      no
+    CGROUPS         a cgroup CPU quota bounds usable_cpus()     yes     no      no
+    POLL            select.poll (else select.select)            yes     yes     no
+    SCHED_YIELD     os.sched_yield while a waiter spins         yes     yes     no
     FORK_HOOKS      os.register_at_fork                         yes     yes     no
     WINDOWS         everything that needs POSIX raises          no      no      yes
                     NotImplementedError when it is made
@@ -36,6 +39,7 @@ users are told. Unset, empty or ``0``: the real answers.
 from __future__ import annotations
 
 import os
+import select
 import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AFFINITY",
+    "CGROUPS",
     "FLOCK",
     "FORCED",
     "FORCE_ENV",
@@ -51,9 +56,11 @@ __all__ = [
     "FUTEX",
     "NAME",
     "PIPE_RESIZE",
+    "POLL",
     "POSIX_SHM",
     "PROC",
     "ROBUST_MUTEX",
+    "SCHED_YIELD",
     "SHM_DIR",
     "SHM_FILES",
     "WINDOWS",
@@ -148,6 +155,15 @@ PROC = FORCED is None and os.path.isdir("/proc/self")
 
 #: ``fcntl(fd, F_SETPIPE_SZ)``: a pipe grown to 1 MiB (Linux).
 PIPE_RESIZE = _LINUX and FLOCK
+
+#: ``/sys/fs/cgroup/cpu.max``: a container's CPU quota (Linux).
+CGROUPS = _LINUX
+
+#: ``select.poll`` (else ``select.select``).
+POLL = hasattr(select, "poll")
+
+#: ``os.sched_yield``.
+SCHED_YIELD = hasattr(os, "sched_yield")
 
 #: ``os.register_at_fork``.
 FORK_HOOKS = not WINDOWS and hasattr(os, "register_at_fork")

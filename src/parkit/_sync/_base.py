@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
-from .._core import _segments
+from .._core import _platform, _segments
 from .._core._context import ContextLike, available_methods, start_method
 from .._core._cpus import allowed_cpus
 from . import _segment
@@ -53,7 +53,7 @@ _FIRST_CHECK: Final = 0.001
 #: Seconds a waiter watches for a change before it sleeps (see :func:`until`);
 #: 0 where this process runs on one CPU (the other side could not run meanwhile).
 SPIN_S = 50e-6 if allowed_cpus() > 1 else 0.0
-_yield: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
+_yield: Callable[[], None] = os.sched_yield if _platform.SCHED_YIELD else lambda: None
 
 #: What ``abandoned=`` accepts.
 Abandoned = Literal["raise", "recover"]
