@@ -60,27 +60,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # ---------------------------------------------------------------------------- fixtures
 
-
-def _methods() -> list[str]:
-    """Start methods this platform has, or those ``PARKIT_TEST_START_METHODS`` names.
-
-    The forced-portable pass of ``.ci/run`` names ``forkserver,fork``: parkit's
-    default method (on macOS too) and the one whose children inherit segments
-    and must re-open their flock guard; spawn adds a third run of the same paths.
-    """
-    have = available_methods()
-    wanted = os.environ.get("PARKIT_TEST_START_METHODS", "")
-    if not wanted:
-        return have
-    names = wanted.split(",")
-    unknown = [name for name in names if name not in have]
-    if unknown:
-        raise ValueError(f"PARKIT_TEST_START_METHODS names {unknown}; this platform has {have}")
-    return names
-
-
-#: Start methods the tests run under.
-METHODS = _methods()
+#: Start methods this platform has.
+METHODS = available_methods()
 
 
 @pytest.fixture(params=METHODS)

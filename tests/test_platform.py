@@ -157,6 +157,21 @@ def test_this_run_takes_the_paths_its_switch_asks_for() -> None:
         lock._segment.close()
 
 
+def test_a_forked_child_does_not_share_its_parent_s_guard() -> None:
+    # A flock belongs to the open file description, which fork shares: the child
+    # re-opens its segments' guards (_segment._after_fork_in_child). With a robust
+    # mutex (Linux) the held mutex is simply held. Explicitly fork, whatever
+    # method the run samples.
+    q = parkit.Queue[int]()
+    segment = q._segment
+    segment.lock()
+    try:
+        assert parkit.run(st.guard_is_free, q, context="fork", timeout=30) is False
+    finally:
+        segment.unlock()
+    assert parkit.run(st.guard_is_free, q, context="fork", timeout=30) is True
+
+
 # ------------------------------------------------------------------- as on Windows
 
 #: Run first in the interpreters below: the POSIX-only modules can't be imported,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import os
 import queue
 import threading
 from collections import deque
@@ -37,7 +36,7 @@ from typing import Any, Literal, TypeAlias, TypeVar, overload
 
 from .._backends._protocol import Backend, BatchResult, Call
 from .._backends._registry import BackendLike
-from .._core import _context
+from .._core import _context, _platform
 from ._default import _backend_for
 from ._mapping import Core, Errors, Progress, _drive, map_core
 
@@ -233,7 +232,7 @@ class _Drivers:
 
 
 _drivers = _Drivers()
-os.register_at_fork(after_in_child=_drivers.forget)
+_platform.after_fork_in_child(_drivers.forget)
 
 
 class _Cancelled(Exception):
