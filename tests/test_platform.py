@@ -198,6 +198,11 @@ for name in BLOCKED:
 for name in ("fork", "register_at_fork", "sched_setaffinity", "sched_getaffinity", "getuid"):
     if hasattr(os, name):
         delattr(os, name)
+import select
+
+for name in ("poll", "epoll", "devpoll", "kqueue"):
+    if hasattr(select, name):
+        delattr(select, name)
 _isdir, _access = os.path.isdir, os.access
 os.path.isdir = lambda p: False if str(p).startswith("/dev/shm") else _isdir(p)
 os.access = lambda p, m, **k: False if str(p).startswith("/dev/shm") else _access(p, m, **k)
@@ -219,7 +224,8 @@ def test_every_module_imports_without_the_posix_only_modules(switch: str) -> Non
             import fcntl
         except ImportError as e:
             refused = str(e)
-        print(json.dumps([already, names, refused, _platform.describe()]))
+        answers = {**_platform.describe(), "poll": _platform.POLL}
+        print(json.dumps([already, names, refused, answers]))
         """
     )
     already, names, refused, answers = json.loads(_python(code, {_platform.FORCE_ENV: switch}))
@@ -230,7 +236,12 @@ def test_every_module_imports_without_the_posix_only_modules(switch: str) -> Non
     assert len(names) >= 50
     assert refused == "simulated: no module named 'fcntl'"
     # No fcntl, no _posixshmem, no /dev/shm: nothing of POSIX shared memory.
-    assert (answers["shm"], answers["flock"], answers["affinity"]) == (None, False, False)
+    assert (answers["shm"], answers["flock"], answers["affinity"], answers["poll"]) == (
+        None,
+        False,
+        False,
+        False,
+    )
 
 
 _WINDOWS_USE = """
