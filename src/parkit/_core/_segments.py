@@ -55,7 +55,6 @@ import contextlib
 import errno
 import mmap
 import os
-import secrets
 import stat
 import weakref
 
@@ -134,7 +133,7 @@ def prefix(owner: int, writer: str) -> str:
 def new_name(writer: str, owner: int | None = None) -> str:
     """A fresh segment name, owned by this process (or by ``owner``)."""
     who = os.getpid() if owner is None else owner
-    return f"{prefix(who, writer)}{secrets.token_hex(_TOKEN_BYTES)}"
+    return f"{prefix(who, writer)}{os.urandom(_TOKEN_BYTES).hex()}"
 
 
 def owner_of(name: str) -> int:
