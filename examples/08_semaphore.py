@@ -12,11 +12,12 @@ semaphore in each child. Nothing fails: every process just has a semaphore of it
 own, so there is no limit at all. (Under ``fork`` the children inherit the
 parent's, which is why it seems to work on Linux with the stdlib's old default.)
 
-parkit does not catch this either: a top-level ``parkit.Semaphore`` is also made
-again by each ``spawn``/``forkserver`` child. The last part of this example shows
-it — the parent holds all the units and the child still gets one. Create the
-semaphore under the guard and pass it to the processes, as the first part does;
-that works under every start method, and for pool tasks too.
+parkit makes that mistake loud: a top-level ``parkit.Semaphore`` is still made
+again by each ``spawn``/``forkserver`` child's import of the script, but that copy
+raises a ``RuntimeError`` saying so (and what to do) as soon as the child uses it.
+The last part of this example shows it. Create the semaphore under the guard and
+pass it to the processes, as the first part does; that works under every start
+method, and for pool tasks too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 
 import parkit
 
-TOP_LEVEL_SEM = parkit.Semaphore(3)  # the tutorial's way: made again by every spawned child
+TOP_LEVEL_SEM = parkit.Semaphore(3)  # the tutorial's way: made again by every spawn child
 
 
 def limited_resource(
@@ -56,14 +57,10 @@ def main() -> None:
         p.join()
     print("10 processes done; never more than 3 inside at once:", 1 <= most.value <= 3)
 
-    for _ in range(3):
-        TOP_LEVEL_SEM.acquire()  # the parent holds every unit
-    got = parkit.run(grab_top_level_unit, context="spawn")
-    print(
-        "top-level semaphore, spawn child, parent holding all 3 units;"
-        f" the child got one anyway: {got}"
-    )
-    TOP_LEVEL_SEM.release(3)
+    try:
+        parkit.run(grab_top_level_unit, context="spawn")
+    except RuntimeError as e:
+        print("top-level semaphore used in a spawn child:", str(e).split(":")[0])
 
 
 if __name__ == "__main__":

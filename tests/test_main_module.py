@@ -302,3 +302,61 @@ def test_initializer_and_task_share_the_scripts_globals(method: str, tmp_path: P
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent(GLOBALS_JOB))
     assert _python([str(script), method], tmp_path) == (0, GLOBALS_OUT, "")
+
+
+# A parkit sync object made at module level: each spawn/forkserver child that
+# imports the script makes its own (the tutorial's module-level Semaphore).
+MODULE_LEVEL = """
+import sys
+import parkit
+
+units = parkit.Semaphore(1)
+with units:  # module-level code may use it, in the child's import too
+    pass
+
+
+def use_the_global(_):
+    return units.acquire(timeout=1)
+
+
+def use_an_argument(sem):
+    return sem.acquire(timeout=1)
+
+
+if __name__ == "__main__":
+    method = sys.argv[1]
+    units.acquire()  # the parent holds the only unit
+    print("argument", parkit.run(use_an_argument, units, context=method, timeout=60))
+    try:
+        parkit.run(use_the_global, None, context=method, timeout=60)
+    except RuntimeError as e:
+        print("global", type(e).__name__, str(e).split(":")[0])
+    parkit.shutdown()
+"""
+
+
+@pytest.mark.parametrize("method", IMPORTING)
+def test_a_module_level_sync_object_used_in_a_child_is_refused_loudly(
+    method: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(MODULE_LEVEL)
+    done = subprocess.run(
+        [sys.executable, str(script), method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # The parent's semaphore, passed as an argument, is the one shared: its only
+    # unit is held, so the child's acquire times out.
+    assert lines[0] == "argument False"
+    assert re.fullmatch(
+        r"global RuntimeError this parkit\.Semaphore was made when process "
+        r"'\w+Process-\d+' \(pid \d+\) imported your main module, as spawn and "
+        r"forkserver children do",
+        lines[1],
+    ), lines[1]
+    assert len(lines) == 2

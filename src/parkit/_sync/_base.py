@@ -267,6 +267,8 @@ class SyncObject:
         self._segment.words[_POLICY] = 0 if abandoned == "raise" else 1
         # In the shared header, so that every handle, in every process, says it.
         self._segment.words[_METHOD] = 1 + _METHODS.index(method)
+        if _importing_main_in_a_child():
+            self.__class__ = _import_copy_class(type(self))
         return self._segment
 
     def _require(self) -> None:
@@ -318,3 +320,67 @@ def _rebuild(
     obj._timeout = timeout
     obj._set_extra_state(extra)
     return obj
+
+
+# ------------------------------------------------ made by a child's import of __main__
+
+
+def _importing_main_in_a_child() -> bool:
+    """Whether this is a spawn/forkserver child importing the parent's main module."""
+    import multiprocessing.process  # noqa: PLC0415 - loaded already wherever it's True
+
+    return bool(getattr(multiprocessing.process.current_process(), "_inheriting", False))
+
+
+_IMPORT_COPIES: dict[type[SyncObject], type[SyncObject]] = {}
+
+
+def _import_copy_class(cls: type[SyncObject]) -> type[SyncObject]:
+    """``cls`` whose public methods raise once the main module's import is over.
+
+    A module-level ``lock = parkit.Lock()`` runs again in every spawn or
+    forkserver child that imports the script: the child gets a *new* lock, not
+    the parent's, and code in the child that uses it (a task function using the
+    global) silently shares nothing: the stdlib's behaviour, and the tutorial's
+    "Semaphore at module level under spawn" trap. Such a copy works while the
+    import runs (module-level code may use it), and raises a ``RuntimeError``
+    that says what to do on any use after it; a child that never touches it
+    (it got the parent's as an argument) pays nothing. The class is swapped,
+    not checked on every call: the parent's objects keep their fast path.
+    """
+    copy = _IMPORT_COPIES.get(cls)
+    if copy is not None:
+        return copy
+    namespace: dict[str, Any] = {"__slots__": (), "__module__": cls.__module__}
+    names = {n for n in dir(cls) if not n.startswith("_")} | {"__enter__", "__exit__"}
+    for name in sorted(names):
+        member = getattr(cls, name, None)
+        if callable(member) and not isinstance(member, type):
+            namespace[name] = _refusing(cls, name, member)
+    namespace["__reduce__"] = _refusing(cls, "__reduce__", cls.__reduce__)
+    copy = type(cls.__name__, (cls,), namespace)
+    copy.__qualname__ = cls.__qualname__
+    _IMPORT_COPIES[cls] = copy
+    return copy
+
+
+def _refusing(cls: type[SyncObject], name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    def refuse(self: SyncObject, *args: Any, **kwargs: Any) -> Any:
+        if _importing_main_in_a_child():
+            return method(self, *args, **kwargs)  # module-level code may use it
+        import multiprocessing.process  # noqa: PLC0415
+
+        me = multiprocessing.process.current_process()
+        what = f"parkit.{cls.__name__}"
+        raise RuntimeError(
+            f"this {what} was made when process {me.name!r} (pid {os.getpid()}) imported "
+            f"your main module, as spawn and forkserver children do: it is a new "
+            f"{cls.__name__}, not the parent's, and shares nothing with it. Pass the "
+            f"parent's {what} to the child instead: an argument of Process(...) or "
+            f"run(...), of a pool task, or the pool's initargs (docs/start-methods.md)"
+        )
+
+    refuse.__name__ = name
+    refuse.__qualname__ = f"{cls.__qualname__}.{name}"
+    refuse.__doc__ = method.__doc__
+    return refuse
