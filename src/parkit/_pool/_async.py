@@ -275,36 +275,40 @@ async def gather_list(
             raise _Cancelled  # the core stops the call's work, then re-raises
         return finished
 
+    # The first batches are submitted here, on the loop's thread (submitting
+    # never blocks): they run while the driver thread wakes up to wait for them.
     def collect() -> list[Any]:
         out: list[Any] = []
         for segment in _drive(core, wait):
             out.extend(segment)
         return out
 
-    settled = off_loop(collect)
-    try:
-        return await asyncio.shield(settled)
-    except asyncio.CancelledError:
-        # Stop the call's work (the driver interrupts the backend), and wait
-        # until it has: a cancelled amap leaves nothing running, as the loop
-        # driver does.
-        await _finish_cancelled(settled, lambda: done_q.put(None))
-        raise
+    # Cancelled: the driver interrupts the backend and ends; a cancelled amap
+    # leaves nothing running once it has raised, as the loop driver does.
+    return await off_loop(collect, lambda: done_q.put(None))
 
 
-def off_loop(fn: Callable[[], R]) -> asyncio.Future[R]:
-    """Run ``fn()`` in a driver thread, in a copy of the current context.
+async def off_loop(fn: Callable[[], R], stop: Callable[[], object] | None = None) -> R:
+    """``fn()``, run in a driver thread in a copy of the current context.
 
-    The returned future (of the running loop) gets its result or exception;
-    cancelling the future does not stop ``fn``.
+    Cancelled while ``fn`` runs: ``stop()`` (which must make ``fn`` end soon),
+    then wait until ``fn`` has ended, however often cancelled again, and let the
+    cancellation propagate; ``fn``'s own outcome is dropped. Without ``stop``
+    the wait is for ``fn`` to end by itself.
     """
     loop = asyncio.get_running_loop()
     settled: asyncio.Future[R] = loop.create_future()
+    # Touched on the loop's thread only (settle runs there): no lock.
+    state: dict[str, Any] = {"ended": False, "waiter": None}
     context = contextvars.copy_context()
 
     def settle(result: Any, error: BaseException | None) -> None:
+        state["ended"] = True
+        waiter = state["waiter"]
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         if settled.done():
-            return
+            return  # cancelled: nobody wants the outcome
         if error is not None:
             settled.set_exception(error)
         else:
@@ -323,32 +327,24 @@ def off_loop(fn: Callable[[], R]) -> asyncio.Future[R]:
         del result, error  # no reference cycle through the traceback
 
     _drivers.run(job)
-    return settled
-
-
-async def _finish_cancelled(settled: asyncio.Future[Any], stop: Callable[[], object]) -> None:
-    """The awaiting task was cancelled: ``stop()`` the job, wait until it ended.
-
-    Further cancellations don't cut that short; the job's own outcome is
-    dropped (the cancellation is what propagates).
-    """
-    if not settled.done():
-        stop()
-        while not settled.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([settled])  # cancels nothing, raises nothing
-    if not settled.cancelled():
-        settled.exception()  # retrieved: no "exception never retrieved" log
+    try:
+        # Awaited directly, not through asyncio.shield: a shield costs the
+        # loop one more iteration per call, about 5% of an 8-item amap.
+        return await settled
+    except asyncio.CancelledError:
+        if not state["ended"]:
+            if stop is not None:
+                stop()
+            waiter = state["waiter"] = loop.create_future()
+            while not waiter.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([waiter])  # cancels nothing, raises nothing
+        raise
 
 
 async def close_pool(shutdown: Callable[[], None], terminate: Callable[[], None]) -> None:
     """``async with Pool``'s exit: ``shutdown()`` off the loop; cancelled, ``terminate()``."""
-    settled = off_loop(shutdown)
-    try:
-        await asyncio.shield(settled)
-    except asyncio.CancelledError:
-        await _finish_cancelled(settled, terminate)
-        raise
+    await off_loop(shutdown, terminate)
 
 
 async def await_item(backend: Backend, future: Future[Any], call: Call) -> Any:
