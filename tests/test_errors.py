@@ -34,6 +34,7 @@ SAMPLES: dict[type[errors.ParkitError], errors.ParkitError] = {
     ),
     errors.LockAbandoned: errors.LockAbandoned("died", holder_pid=42, held_for=1.5),
     errors.QueueClosed: errors.QueueClosed("closed"),
+    errors.ManagerGone: errors.ManagerGone("the manager's server is gone"),
     errors.PoolBroken: errors.PoolBroken("the initializer raised"),
     errors.MainModuleError: errors.MainModuleError(
         "/srv/job.py", "forkserver", "worker 'parkit-pool1-w0' (pid 42)", 42
@@ -72,6 +73,8 @@ def test_pickle_round_trip_keeps_type_args_and_attributes(cls: type[errors.Parki
         (errors.LockTimeout, TimeoutError),
         (errors.SerializationError, pickle.PicklingError),
         (errors.QueueClosed, EOFError),
+        (errors.ManagerGone, ConnectionError),
+        (errors.ManagerGone, EOFError),
         (errors.TooManyWaiters, RuntimeError),
         # Code written for concurrent.futures catches these (SPEC §2 drop-in).
         (errors.WorkerCrashed, BrokenProcessPool),

@@ -137,7 +137,6 @@ def test_progress_true_draws_a_tqdm_bar(
     ("options", "message"),
     [
         ({"chunksize": 0}, "chunksize must be a positive int"),
-        ({"chunksize": 1.5}, "chunksize must be a positive int"),
         ({"timeout": -1}, "timeout must be a positive number"),
         ({"timeout": float("inf")}, "timeout must be a positive number"),
         ({"errors": "ignore"}, 'errors must be "raise" or "return"'),
@@ -152,6 +151,8 @@ def test_bad_options_are_value_errors(options: dict[str, Any], message: str) -> 
 
 
 def test_a_non_callable_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="chunksize must be a positive int"):
+        parkit.map(square, [1], chunksize=1.5)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="fn must be callable"):
         parkit.map(3, [1])  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="progress must be"):

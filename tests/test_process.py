@@ -392,9 +392,19 @@ def test_run_timeout_stops_the_child(context: str) -> None:
     assert multiprocessing.active_children() == []
 
 
-@pytest.mark.parametrize("bad", [0, -1, "1", True, float("nan")])
-def test_run_rejects_bad_timeouts(bad: Any) -> None:
-    with pytest.raises(ValueError, match="timeout must be a positive number"):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ("1", TypeError),
+        (True, TypeError),
+    ],
+)
+def test_run_rejects_bad_timeouts(bad: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="timeout must be a positive number"):
         parkit.run(hostile.identity, 1, timeout=bad)
 
 

@@ -232,7 +232,7 @@ def test_statistics_and_bad_arguments() -> None:
     assert (stats.size, stats.maxsize, stats.closed, stats.puts, stats.gets) == (1, 3, False, 1, 0)
     assert stats.nbytes >= 8
     assert q.maxsize == 3
-    with pytest.raises(ValueError, match="maxsize must be >= 0"):
+    with pytest.raises(ValueError, match=r"maxsize must be an int >= 0 \(0: unbounded\), not -1"):
         parkit.Queue(-1)
     with pytest.raises(TypeError, match="maxsize must be an int"):
         parkit.Queue("3")  # type: ignore[arg-type]

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .errors import LockAbandoned as LockAbandoned
     from .errors import LockTimeout as LockTimeout
     from .errors import MainModuleError as MainModuleError
+    from .errors import ManagerGone as ManagerGone
     from .errors import ParkitError as ParkitError
     from .errors import PoolBroken as PoolBroken
     from .errors import QueueClosed as QueueClosed
@@ -71,6 +72,7 @@ __all__ = [
     "LockTimeout",
     "MainModuleError",
     "Manager",
+    "ManagerGone",
     "ParkitError",
     "Pipe",
     "Pool",
@@ -117,6 +119,7 @@ _WHERE = {
     "LockTimeout": "errors",
     "MainModuleError": "errors",
     "Manager": "_managers",
+    "ManagerGone": "errors",
     "ParkitError": "errors",
     "Pipe": "_pipe",
     "Pool": "_pool._pool",

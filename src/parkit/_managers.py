@@ -54,7 +54,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
 
 from ._core import _platform
+from ._core._checks import check_bool, check_maxsize, show, wait_timeout
 from ._core._context import ContextLike, resolve_context, start_process
+from .errors import ManagerGone
 
 if TYPE_CHECKING:
     from multiprocessing.managers import DictProxy, ListProxy, ValueProxy
@@ -199,16 +201,58 @@ class _Listener(multiprocessing.connection.Listener):
             os.chmod(self.address, stat.S_IRUSR | stat.S_IWUSR)
 
 
+class _ServerConnection(multiprocessing.connection.Connection):
+    """A connection to a manager, once the key is proved: its loss is ``ManagerGone``.
+
+    Every request of a proxy (and of the manager's own methods) is a ``send``
+    and a ``recv`` on one of these. When the server is gone, shut down or
+    killed, the stdlib raises ``BrokenPipeError`` from the send, ``EOFError``
+    from the recv (a call waiting in the server when it died) or
+    ``ConnectionResetError``: one error says it instead (docs/managers.md).
+    """
+
+    def send(self, obj: Any) -> None:
+        try:
+            super().send(obj)
+        except (EOFError, ConnectionError) as e:
+            raise _gone(e) from e
+
+    def recv(self) -> Any:
+        try:
+            return super().recv()
+        except (EOFError, ConnectionError) as e:
+            raise _gone(e) from e
+
+
+def _gone(error: BaseException, address: object = None) -> ManagerGone:
+    where = "" if address is None else f" at {address!r}"
+    why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return ManagerGone(
+        f"the manager's server{where} is gone: it was shut down, or its process died ({why})"
+    )
+
+
 def _client(address: Any, authkey: bytes | None = None) -> multiprocessing.connection.Connection:
-    """Connect to a parkit manager and prove the key (what proxies call)."""
+    """Connect to a parkit manager and prove the key (what proxies call).
+
+    Raises:
+        parkit.ManagerGone: nothing serves ``address`` (any more).
+        multiprocessing.AuthenticationError: the key is wrong, or the server
+            is not a parkit manager.
+    """
     if authkey is None:
         authkey = bytes(multiprocessing.current_process().authkey)
-    conn = multiprocessing.connection.Client(address)  # no stdlib handshake
+    try:
+        conn = multiprocessing.connection.Client(address)  # no stdlib handshake
+    except (ConnectionRefusedError, FileNotFoundError) as e:
+        # A socket nobody listens on (the server was killed), or none at all.
+        raise _gone(e, address) from e
     try:
         _client_handshake(conn, bytes(authkey), HANDSHAKE_TIMEOUT)
     except BaseException:
         conn.close()
         raise
+    conn.__class__ = _ServerConnection
     return conn
 
 
@@ -461,6 +505,7 @@ class Manager:
             "parkit.Manager", "POSIX process control (a lifeline pipe)", "multiprocessing.Manager"
         )
         self._ctx = resolve_context(context)
+        check_bool(allow_remote, "allow_remote")
         self._types = _check_types(types)
         self._objects = dict(objects or {})
         self._address: Address | None = _check_address(address, allow_remote)
@@ -578,12 +623,17 @@ class Manager:
         self._serving = True
         server.serve_until_stopped()
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float | None = 5.0) -> None:
         """Stop the server process (a client only disconnects); idempotent.
 
         Args:
-            timeout: seconds the server may take to exit before it is killed.
+            timeout: seconds the server may take to exit before it is killed;
+                ``None`` waits for as long as it takes.
+
+        Raises:
+            ValueError, TypeError: ``timeout`` is negative, NaN or not a number.
         """
+        timeout = wait_timeout(timeout)
         client, self._client = self._client, None
         process, self._process = self._process, None
         if process is None:
@@ -650,15 +700,23 @@ class Manager:
         """A shared ``dict`` (optionally filled from ``data``).
 
         Args:
-            data: a mapping to copy into it.
+            data: a mapping (or an iterable of pairs) to copy into it.
 
         Returns:
             A proxy of the dict, held by the server.
 
         Raises:
             RuntimeError: the manager is not started.
+            TypeError: ``data`` is not a mapping or an iterable of pairs.
         """
-        return self._sync().dict(data or {})
+        try:
+            items = {} if data is None else dict(data)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"data must be a mapping, an iterable of (key, value) pairs or None, "
+                f"not {show(data)}"
+            ) from None
+        return self._sync().dict(items)
 
     def list(self, data: Iterable[T] = (), /) -> ListProxy[T]:
         """A shared ``list`` (optionally filled from ``data``).
@@ -671,8 +729,13 @@ class Manager:
 
         Raises:
             RuntimeError: the manager is not started.
+            TypeError: ``data`` is not iterable.
         """
-        return self._sync().list(list(data))
+        try:
+            items = list(data)
+        except TypeError:
+            raise TypeError(f"data must be an iterable, not {show(data)}") from None
+        return self._sync().list(items)
 
     def Queue(self, maxsize: int = 0) -> queue.Queue[Any]:  # noqa: N802  (as the stdlib)
         """A shared ``queue.Queue``; ``get``/``put`` take the usual timeouts.
@@ -685,7 +748,10 @@ class Manager:
 
         Raises:
             RuntimeError: the manager is not started.
+            ValueError, TypeError: ``maxsize`` is not an int >= 0 (as
+                ``parkit.Queue``; the stdlib takes a negative one as unbounded).
         """
+        check_maxsize(maxsize)
         return self._sync().Queue(maxsize)
 
     def Lock(self) -> SharedLock:  # noqa: N802
@@ -711,9 +777,9 @@ class Manager:
             A proxy whose ``.value`` reads and writes it.
 
         Raises:
-            TypeError: ``value`` is not of type ``kind``, or ``kind`` is
-                neither a type nor a typecode.
-            ValueError: an unknown typecode.
+            TypeError: ``value`` is not of type ``kind`` (or does not fit the
+                typecode), or ``kind`` is neither a type nor a typecode.
+            ValueError: an unknown typecode, or a value out of its range.
             RuntimeError: the manager is not started.
         """
         if isinstance(kind, type):
@@ -725,6 +791,9 @@ class Manager:
             if kind not in _typecodes():
                 codes = "".join(sorted(_typecodes()))
                 raise ValueError(f"typecode must be one of {codes!r}, not {kind!r}")
+            from ._values import check_item  # noqa: PLC0415 - ctypes, on first use
+
+            check_item(kind, value, "value")  # the rule of parkit.Value
         else:
             raise TypeError(f"kind must be a type or a typecode, not {kind!r}")
         return self._sync().Value(kind, value)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic
 
 from ._core import _platform, _wire
 from ._core._channel import Channel
+from ._core._checks import check_bool, wait_timeout
 from ._core._context import ContextLike, start_method
 from ._core._peer import PeerId, identify
 from .errors import SerializationError
@@ -138,8 +139,9 @@ class Connection(Generic[T]):
         """Receive the next object sent from the other end.
 
         Args:
-            timeout: seconds to wait for the whole of it; ``None`` waits for as
-                long as the peer lives.
+            timeout: seconds to wait for the whole of it; ``None`` (or ``inf``)
+                waits for as long as the peer lives, ``0`` takes only what has
+                arrived already.
 
         Returns:
             The object.
@@ -152,9 +154,11 @@ class Connection(Generic[T]):
                 left to read.
             parkit.SerializationError: the object can't be unpickled here (stage
                 ``"unpickle"``); it was consumed and the connection stays usable.
-            OSError: this end can only send, or is closed.
+            OSError: this end can only send, or is closed (then also a
+                ``ValueError``).
+            ValueError, TypeError: ``timeout`` is negative, NaN or not a number.
         """
-        data = self.recv_bytes(timeout)
+        data = self.recv_bytes(timeout)  # checks timeout
         obj: T = _wire.loads_or_raise(
             data, "an object received through a Pipe", direction="argument"
         )
@@ -167,14 +171,16 @@ class Connection(Generic[T]):
         its first byte.
 
         Args:
-            timeout: seconds to wait; ``None`` waits for ever.
+            timeout: seconds to wait; ``None`` (or ``inf``) waits for ever.
 
         Returns:
             True if a whole object (or the end of the stream) is there to read.
 
         Raises:
             OSError: this end can only send, or is closed.
+            ValueError, TypeError: ``timeout`` is negative, NaN or not a number.
         """
+        timeout = wait_timeout(timeout)
         self._check(send=False)
         return self._ch.poll(timeout)
 
@@ -205,6 +211,7 @@ class Connection(Generic[T]):
             EOFError: as :meth:`recv`.
             OSError: as :meth:`recv`.
         """
+        timeout = wait_timeout(timeout)
         self._check(send=False)
         return self._ch.recv_data(timeout)
 
@@ -318,6 +325,7 @@ class Pipe(Generic[T]):
         _platform.not_on_windows(
             "parkit.Pipe", "POSIX descriptors read against a deadline", "multiprocessing.Pipe"
         )
+        check_bool(duplex, "duplex")
         method = start_method(context)
         me = identify(os.getpid())
         if duplex:

@@ -15,6 +15,15 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from ._core import _logs, _platform, _remote, _segments, _wire
+from ._core._checks import (
+    check_bool,
+    check_callable,
+    show,
+    time_limit,
+    to_kwargs,
+    to_tuple,
+    wait_timeout,
+)
 from ._core._context import (
     MAIN_IMPORT_EXITCODE,
     ContextLike,
@@ -84,7 +93,9 @@ class Process(Generic[R]):
             ``False`` if the target configures logging itself.
 
     Raises:
-        TypeError: ``target`` is not callable, or ``cpus`` not a set of ints.
+        TypeError: ``target`` is not callable, ``args`` not iterable, ``kwargs``
+            not a mapping, ``name`` not a str, ``daemon`` or ``worker_logging``
+            not a bool, or ``cpus`` not a set of ints.
         ValueError: ``cpus`` is empty or names a CPU the machine lacks.
         NotImplementedError: ``cpus`` on a platform without
             ``os.sched_setaffinity``.
@@ -109,14 +120,16 @@ class Process(Generic[R]):
         _platform.not_on_windows(
             "parkit.Process", "POSIX process control (select on pipes)", "multiprocessing.Process"
         )
-        if not callable(target):
-            raise TypeError(f"target must be callable, not {type(target).__name__}")
+        check_callable(target, "target")
+        self._args = to_tuple(args, "args")
+        self._kwargs = to_kwargs(kwargs, "kwargs")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, not {show(name)}")
+        check_bool(daemon, "daemon", none=True)
         self._cpus = check_cpus(cpus)
-        self._worker_logging = bool(worker_logging)
+        self._worker_logging = check_bool(worker_logging, "worker_logging")
         self._ctx = resolve_context(context)
         self._target = target
-        self._args = tuple(args)
-        self._kwargs = dict(kwargs or {})
         self._reader, writer = self._ctx.Pipe(duplex=False)
         self._writer: multiprocessing.connection.Connection | None = writer
         self._process: multiprocessing.process.BaseProcess = self._ctx.Process(  # type: ignore[attr-defined]
@@ -198,6 +211,8 @@ class Process(Generic[R]):
         Args:
             timeout: seconds to wait at most; ``None`` waits until it ends.
         """
+        # As the stdlib's join, a negative timeout does not wait.
+        timeout = wait_timeout(timeout, negative_waits_not=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         self._wait_message(deadline)
         self._process.join(_remaining(deadline))
@@ -387,13 +402,15 @@ class Process(Generic[R]):
                 child is left running).
             RuntimeError: the process was never started.
         """
+        shown = timeout
+        timeout = wait_timeout(timeout)
         if self._writer is not None:
             raise RuntimeError("result() called on a process that was not started")
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._wait_message(deadline):
             raise TimeoutError(
                 f"{self._what} in process {self.name!r} (pid {self.pid}) still running "
-                f"after {timeout:g} s"
+                f"after {shown:g} s"
             )
         message = self._message
         if message is not None and self._process.exitcode is not None:
@@ -494,12 +511,11 @@ def run(
         parkit.TaskTimeout: ``timeout`` passed; the child was stopped.
         parkit.WorkerCrashed: the child died without reporting.
         parkit.SerializationError: an argument or the result can't be pickled.
-        ValueError: ``timeout`` is not a positive number.
+        ValueError: ``timeout`` is not a positive number (0, negative, NaN, inf).
+        TypeError: ``timeout`` is not a number, or ``fn`` not callable.
     """
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
-    ):
-        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    time_limit(timeout)
+    check_callable(fn)
     # Not a daemon: a daemonic process may not start children, and fn may
     # itself call parkit. run() reaps the child before returning in any case.
     process: _RunProcess[R] = _RunProcess(fn, args, kwargs, context=context, daemon=False)

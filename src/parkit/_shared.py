@@ -19,10 +19,14 @@ involved, so attaching in workers produces none of its warnings.
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
+import operator
+import sys
 from typing import Any
 
 from ._core import _segments
+from ._core._checks import show
 from ._core._context import ContextLike, start_method
 
 __all__ = ["SharedArray"]
@@ -59,10 +63,9 @@ class SharedArray:
         dt = np.dtype(dtype)
         if dt.hasobject:
             raise TypeError(f"a SharedArray can't hold Python objects (dtype {dt})")
-        shape = tuple(int(n) for n in shape)
-        if any(n < 0 for n in shape):
-            raise ValueError(f"shape must not be negative, not {shape}")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        nbytes = math.prod(shape) * dt.itemsize
+        if nbytes > sys.maxsize:
+            raise ValueError(f"shape {shape} of {dt} is too large: {nbytes} bytes")
         # The naming rule of _segments.py: a SIGKILLed owner's pool workers
         # remove every parkit-<owner pid>-* segment, this one included.
         name, region = _segments.map_new(
@@ -111,12 +114,15 @@ class SharedArray:
             The new array, owned by this process.
 
         Raises:
-            ValueError: a negative dimension, or an unknown start method.
-            TypeError: an object dtype (Python objects can't be shared), or a
-                ``context`` that is neither a name nor a context.
+            ValueError: a negative dimension, a shape too large to address, or
+                an unknown start method.
+            TypeError: a shape that is not an int or a sequence of ints, a
+                dtype NumPy does not know or an object dtype (Python objects
+                can't be shared), or a ``context`` that is neither a name nor a
+                context.
+            OSError: ``/dev/shm`` has no room for it (``ENOSPC``).
         """
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        return cls._create(shape, dtype, context)
+        return cls._create(_check_shape(shape), dtype, context)
 
     @classmethod
     def copy_of(cls, array: Any, *, context: ContextLike = None) -> SharedArray:
@@ -230,3 +236,20 @@ def _attach(name: str, shape: tuple[int, ...], dtype: str, method: str) -> Share
     self = object.__new__(SharedArray)
     self._init(name, shape, np.dtype(dtype), region, owner=False, method=method)
     return self
+
+
+def _check_shape(shape: object) -> tuple[int, ...]:
+    """A shape: an int or a sequence of ints, none negative (NumPy integers count)."""
+    allowed = "an int or a tuple of ints >= 0"
+    dims = (shape,) if not isinstance(shape, tuple | list) else tuple(shape)
+    checked = []
+    for n in dims:
+        if isinstance(n, bool):
+            raise TypeError(f"shape must be {allowed}, not {show(shape)}")
+        try:
+            checked.append(operator.index(n))  # ints, NumPy ints; not floats or strings
+        except TypeError:
+            raise TypeError(f"shape must be {allowed}, not {show(shape)}") from None
+    if any(n < 0 for n in checked):
+        raise ValueError(f"shape must not be negative, not {tuple(checked)}")
+    return tuple(checked)

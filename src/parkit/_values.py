@@ -255,7 +255,7 @@ class Value(_Shared, Generic[T]):
         method = start_method(context)
         self._require()
         if value is not None:
-            _check_item(code, value, "value")
+            check_item(code, value, "value")
         self._setup(code, None, _make_lock(lock, context), method)
         if value is not None:
             self._data.value = value
@@ -330,7 +330,7 @@ class Value(_Shared, Generic[T]):
         return f"<parkit.Value {self._code!r} {self._data.value!r}>"
 
 
-def _check_item(code: str, item: object, what: str) -> None:
+def check_item(code: str, item: object, what: str) -> None:
     # ctypes' own errors say "int expected instead of str", and an int out of
     # range wraps around silently: say which argument, and refuse.
     ctype = _TYPECODES[code]
@@ -402,7 +402,7 @@ class Array(_Shared, Generic[T]):
         elif isinstance(size_or_items, Iterable) and not isinstance(size_or_items, str | bytes):
             items = list(size_or_items)
             for item in items:
-                _check_item(code, item, "item")
+                check_item(code, item, "item")
             length = len(items)
         else:
             raise TypeError(

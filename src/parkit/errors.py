@@ -25,6 +25,9 @@ below describe what went wrong *around* user code::
           ├── LockAbandoned          a lock's holder died while holding it
           ├── QueueClosed            get() on a closed, drained queue
           │    (also EOFError)
+          ├── ManagerGone            a Manager's server process is gone (shut
+          │    (also ConnectionError,  down, or it died): a proxy can't reach it
+          │     EOFError)
           └── TooManyWaiters         more threads wait on a Condition than
                (also RuntimeError)   its shared table has room for
 
@@ -56,6 +59,7 @@ __all__ = [
     "LockAbandoned",
     "LockTimeout",
     "MainModuleError",
+    "ManagerGone",
     "ParkitError",
     "PoolBroken",
     "QueueClosed",
@@ -333,6 +337,19 @@ class LockAbandoned(ParkitError):
 
 class QueueClosed(ParkitError, EOFError):
     """``get()`` on a queue that was closed and has been drained."""
+
+
+class ManagerGone(ParkitError, ConnectionError, EOFError):
+    """A :class:`parkit.Manager`'s server process is gone: shut down, or it died.
+
+    Raised promptly by a proxy's method call (and by the manager's methods)
+    when the server can't be reached: a call waiting in the server when it
+    died, and every call after. A ``ConnectionError`` (an ``OSError``) and an
+    ``EOFError``, so code that caught what the stdlib raises in its place
+    (``BrokenPipeError``, ``ConnectionRefusedError``, ``EOFError``) with
+    ``except OSError`` or ``except EOFError`` keeps working. The stdlib's
+    error is chained as ``__cause__``.
+    """
 
 
 class TooManyWaiters(ParkitError, RuntimeError):

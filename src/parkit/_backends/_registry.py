@@ -9,12 +9,13 @@ backend (tests/test_imports.py).
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
 
 from ._protocol import Backend
 
-__all__ = ["BACKENDS", "BackendLike", "BackendName", "make_backend"]
+__all__ = ["BACKENDS", "BackendLike", "BackendName", "make_backend", "refuse_workers"]
 
 # Only the backends that exist: a name is added here and to BACKENDS with its
 # backend, so that the type never offers a value that fails on every call.
@@ -94,3 +95,23 @@ def make_backend(backend: BackendLike, workers: int, **options: Any) -> Backend:
     kwargs = {k: v for k, v in options.items() if k in takes and k != "workers"}
     cls = backend_class(backend)
     return cls(workers, **kwargs) if "workers" in takes else cls(**kwargs)
+
+
+def refuse_workers(backend: object, workers: int | None) -> None:
+    """Refuse an explicit ``workers=`` where the backend decides the number itself.
+
+    A Dask cluster runs as many items at once as it has threads: a number
+    given here would be silently ignored, so it is an error instead.
+
+    Raises:
+        ValueError: ``workers`` is not None and ``backend`` is ``"dask"`` or a
+            Dask backend object.
+    """
+    if workers is None:
+        return
+    dask = sys.modules.get(f"{__package__}._dask")  # loaded if an object of it exists
+    if backend == "dask" or (dask is not None and isinstance(backend, dask.DaskBackend)):
+        raise ValueError(
+            f"workers= does not apply to the 'dask' backend, not {workers!r}: the cluster "
+            "decides how many items run at once (its threads); leave workers out"
+        )

@@ -35,6 +35,7 @@ import threading
 import time
 
 from . import _platform
+from ._checks import UsedAfterClose
 from ._peer import PeerId, describe_peer, getpid, identify, is_alive
 
 __all__ = ["PEER_CHECK_S", "Channel"]
@@ -113,7 +114,7 @@ class Channel:
 
     def open_fd(self) -> int:
         if self.fd is None:
-            raise OSError("the connection is closed")
+            raise UsedAfterClose("the connection is closed")
         return self.fd
 
     # -- sending ------------------------------------------------------------
@@ -131,7 +132,7 @@ class Channel:
         with self._wlock:
             fd = self.fd
             if fd is None:
-                raise OSError("the connection is closed")
+                raise UsedAfterClose("the connection is closed")
             frame = HEADER.pack(DATA, len(data)) + data
             # One write: atomic on a pipe up to PIPE_BUF, and one syscall.
             written = os.write(fd, frame)

@@ -438,7 +438,8 @@ async def amap(
         asyncio.CancelledError: the awaiting task was cancelled.
     """
     return await gather_list(
-        _backend_for(backend, context, workers), fn, iterable, star=False,
+        _backend_for(backend, context, workers, chunksize, timeout, errors),
+        fn, iterable, star=False,
         chunksize=chunksize, timeout=timeout, errors=errors, progress=progress,
     )  # fmt: skip
 
@@ -517,7 +518,8 @@ async def astarmap(
         asyncio.CancelledError: the awaiting task was cancelled.
     """
     return await gather_list(
-        _backend_for(backend, context, workers), fn, iterable, star=True,
+        _backend_for(backend, context, workers, chunksize, timeout, errors),
+        fn, iterable, star=True,
         chunksize=chunksize, timeout=timeout, errors=errors, progress=progress,
     )  # fmt: skip
 
@@ -605,7 +607,8 @@ def aimap(
     """
     return iterate(
         start(
-            _backend_for(backend, context, workers), fn, iterable, star=False,
+            _backend_for(backend, context, workers, chunksize, timeout, errors),
+            fn, iterable, star=False,
             chunksize=chunksize, timeout=timeout, errors=errors, ordered=ordered,
             progress=progress,
         )

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from .._backends._process import _loop
 from .._backends._protocol import Backend
-from .._backends._registry import BackendLike, make_backend
+from .._backends._registry import BackendLike, make_backend, refuse_workers
 from .._backends._serial import SerialBackend
 from .._core import _context, _platform
 from .._core._cpus import usable_cpus
@@ -37,9 +37,16 @@ _kept: dict[tuple[str, str | None, int], Backend] = {}
 
 
 def _backend_for(
-    backend: BackendLike | None, context: _context.ContextLike, workers: int | None
+    backend: BackendLike | None,
+    context: _context.ContextLike,
+    workers: int | None,
+    chunksize: int | None = None,
+    timeout: float | None = None,
+    errors: str = "raise",
 ) -> Backend:
-    check_options(chunksize=None, timeout=None, errors="raise", workers=workers)
+    """The backend a one-shot call runs on, its options checked first (nothing made yet)."""
+    check_options(chunksize=chunksize, timeout=timeout, errors=errors, workers=workers)
+    refuse_workers(backend, workers)
     if backend is None:
         if _loop.in_pool_worker():
             return SerialBackend()  # nested call: no oversubscription
@@ -165,7 +172,7 @@ def map(
         PoolBroken: the pool cannot run anything.
     """
     return map_list(
-        _backend_for(backend, context, workers),
+        _backend_for(backend, context, workers, chunksize, timeout, errors),
         fn,
         iterable,
         star=False,
@@ -249,7 +256,7 @@ def starmap(
         PoolBroken: the pool cannot run anything.
     """
     return map_list(
-        _backend_for(backend, context, workers),
+        _backend_for(backend, context, workers, chunksize, timeout, errors),
         fn,
         iterable,
         star=True,
@@ -345,7 +352,7 @@ def imap(
     """
     return _flatten(
         run_map(
-            _backend_for(backend, context, workers),
+            _backend_for(backend, context, workers, chunksize, timeout, errors),
             fn,
             iterable,
             star=False,

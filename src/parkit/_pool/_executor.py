@@ -29,6 +29,7 @@ from typing import Any, ParamSpec, TypeVar
 from .._backends._process._engine import ProcessEngine
 from .._backends._protocol import Batch, BatchResult, Call, new_call_id
 from .._core import _platform
+from .._core._checks import check_bool, check_callable, show, to_tuple, wait_timeout
 from .._core._cpus import check_cpus, usable_cpus
 from ._pool import submit_call
 
@@ -88,8 +89,8 @@ class ProcessPoolExecutor(Executor):
 
     Raises:
         ValueError: ``max_workers`` or ``max_tasks_per_child`` is not positive.
-        TypeError: ``initializer`` is not callable or ``max_tasks_per_child``
-            not an int.
+        TypeError: ``initializer`` is not callable, ``max_workers`` or
+            ``max_tasks_per_child`` not an int, ``initargs`` not iterable.
     """
 
     def __init__(
@@ -104,23 +105,29 @@ class ProcessPoolExecutor(Executor):
         worker_logging: bool = True,
     ) -> None:
         cpu_set = check_cpus(cpus)
+        # The stdlib's checks and messages (a bool is an int there); a type it
+        # would fail on later, in its own machinery, is a TypeError here.
         if max_workers is None:
             max_workers = len(cpu_set) if cpu_set is not None else usable_cpus()
+        elif not isinstance(max_workers, int):
+            raise TypeError(f"max_workers must be an int or None, not {show(max_workers)}")
         elif max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
+        initargs = to_tuple(initargs, "initargs")
         if max_tasks_per_child is not None:
             if not isinstance(max_tasks_per_child, int):
                 raise TypeError("max_tasks_per_child must be an integer")
             if max_tasks_per_child <= 0:
                 raise ValueError("max_tasks_per_child must be >= 1")
+        check_bool(worker_logging, "worker_logging")
         self._max_workers = max_workers
         self._engine = ProcessEngine(
             max_workers,
             mp_context,
             initializer=initializer,
-            initargs=tuple(initargs),
+            initargs=initargs,
             max_tasks_per_worker=max_tasks_per_child,
             cpus=cpu_set,
             worker_logging=worker_logging,
@@ -144,6 +151,8 @@ class ProcessPoolExecutor(Executor):
             A ``concurrent.futures.Future`` of the result.
 
         Raises:
+            TypeError: ``fn`` is not callable (at once; the stdlib's future
+                would fail later).
             RuntimeError: after ``shutdown()``.
             BrokenProcessPool: the pool is broken (:class:`parkit.PoolBroken`).
         """
@@ -190,10 +199,14 @@ class ProcessPoolExecutor(Executor):
             ``timeout``.
 
         Raises:
-            ValueError: ``chunksize`` < 1 or ``buffersize`` < 1.
-            TypeError: ``buffersize`` is not an int.
+            ValueError: ``chunksize`` < 1 or ``buffersize`` < 1, ``timeout`` NaN.
+            TypeError: ``fn`` is not callable; ``chunksize`` or ``buffersize``
+                is not an int, ``timeout`` not a number.
             RuntimeError: after ``shutdown()``.
         """
+        check_callable(fn)
+        if not isinstance(chunksize, int):
+            raise TypeError(f"chunksize must be an int, not {show(chunksize)}")
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         # The messages and checks of the 3.14 stdlib (a bool is an int there too).
@@ -201,7 +214,9 @@ class ProcessPoolExecutor(Executor):
             raise TypeError("buffersize must be an integer or None")
         if buffersize is not None and buffersize < 1:
             raise ValueError("buffersize must be None or > 0")
-        end = None if timeout is None else timeout + time.monotonic()
+        # As the stdlib's: counted from now, and a negative one has expired already.
+        wait = wait_timeout(timeout, negative_waits_not=True)
+        end = None if wait is None else wait + time.monotonic()
         call = Call(new_call_id(), fn, star=True, stop_on_error=True)
         chunks = _Chunks(zip(*iterables, strict=False), chunksize)
         if buffersize is None and (not iterables or any(isinstance(i, Sized) for i in iterables)):

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .._backends._future import BatchFuture
 from .._backends._protocol import Backend, Batch, BatchResult, Call, new_call_id
+from .._core._checks import check_bool, check_callable, check_choice, check_int, time_limit
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -80,24 +81,16 @@ def check_options(
     errors: str,
     workers: int | None = None,
 ) -> None:
-    """Reject bad option values with a message that says what is allowed."""
-    if chunksize is not None and (
-        isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1
-    ):
-        raise ValueError(f"chunksize must be a positive int or None, not {chunksize!r}")
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not timeout > 0
-        or math.isinf(timeout)
-    ):
-        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
-    if errors not in ("raise", "return"):
-        raise ValueError(f'errors must be "raise" or "return", not {errors!r}')
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise ValueError(f"workers must be a positive int or None, not {workers!r}")
+    """Reject bad option values with a message that says what is allowed.
+
+    The rules are those of :mod:`parkit._core._checks` (one per kind of
+    option, the same everywhere): a wrong type is a ``TypeError``, a value out
+    of range a ``ValueError``.
+    """
+    check_int(chunksize, "chunksize", none=True)
+    time_limit(timeout)
+    check_choice(errors, "errors", ("raise", "return"))
+    check_int(workers, "workers", none=True)
 
 
 class _ChunkSizer:
@@ -228,8 +221,8 @@ def map_core(
     core drops what has not started.
     """
     check_options(chunksize=chunksize, timeout=timeout, errors=errors)
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, not {type(fn).__qualname__}")
+    check_callable(fn)
+    check_bool(ordered, "ordered")
     total = len(iterable) if isinstance(iterable, Sized) else None
     call = Call(new_call_id(), fn, star=star, timeout=timeout, stop_on_error=errors == "raise")
     if timeout is not None and not backend.stops_tasks:

@@ -10,7 +10,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from .._backends._protocol import Backend, Batch, Call, new_call_id
-from .._backends._registry import BackendLike, make_backend
+from .._backends._registry import BackendLike, make_backend, refuse_workers
+from .._core._checks import check_bool, check_callable, check_int, time_limit, to_tuple
 from .._core._context import ContextLike
 from .._core._cpus import check_cpus, usable_cpus
 from ..errors import SerializationError
@@ -102,25 +103,18 @@ class Pool:
         worker_logging: bool = True,
     ) -> None:
         check_options(chunksize=chunksize, timeout=timeout, errors="raise", workers=workers)
-        if initializer is not None and not callable(initializer):
-            raise TypeError(f"initializer must be callable, not {type(initializer).__qualname__}")
-        if max_tasks_per_worker is not None and (
-            isinstance(max_tasks_per_worker, bool)
-            or not isinstance(max_tasks_per_worker, int)
-            or max_tasks_per_worker < 1
+        refuse_workers(backend, workers)
+        if initializer is not None:
+            check_callable(initializer, "initializer")
+        initargs = to_tuple(initargs, "initargs")
+        check_int(max_tasks_per_worker, "max_tasks_per_worker", none=True)
+        time_limit(idle_timeout, "idle_timeout")
+        for flag, value in (
+            ("insights", insights),
+            ("profile", profile),
+            ("worker_logging", worker_logging),
         ):
-            raise ValueError(
-                f"max_tasks_per_worker must be a positive int or None, not {max_tasks_per_worker!r}"
-            )
-        if idle_timeout is not None and not (
-            isinstance(idle_timeout, int | float) and idle_timeout > 0
-        ):
-            raise ValueError(
-                f"idle_timeout must be a positive number of seconds or None, not {idle_timeout!r}"
-            )
-        for flag, value in (("insights", insights), ("profile", profile)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{flag} must be a bool, not {type(value).__qualname__}")
+            check_bool(value, flag)
         cpu_set = check_cpus(cpus)
         if workers is None:
             # Pinned to n CPUs, more than n workers would only take turns.
@@ -131,7 +125,7 @@ class Pool:
             self._workers,
             context=context,
             initializer=initializer,
-            initargs=tuple(initargs),
+            initargs=initargs,
             max_tasks_per_worker=max_tasks_per_worker,
             idle_timeout=idle_timeout,
             # None, not False: the other backends refuse any value (_registry.py).
@@ -425,8 +419,6 @@ class Pool:
         """
         if self._closed:
             raise RuntimeError("cannot use a pool after shutdown() or terminate()")
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, not {type(fn).__qualname__}")
         return submit_call(self._backend, fn, args, kwargs, self._timeout)
 
     # ------------------------------------------------------------------ asyncio
@@ -673,8 +665,6 @@ class Pool:
 
         if self._closed:
             raise RuntimeError("cannot use a pool after shutdown() or terminate()")
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, not {type(fn).__qualname__}")
         future, call = submit_item(self._backend, fn, args, kwargs, self._timeout)
         result: R = await await_item(self._backend, future, call)
         return result
@@ -804,7 +794,12 @@ def submit_item(
     kwargs: dict[str, Any],
     timeout: float | None,
 ) -> tuple[Future[Any], Call]:
-    """:func:`submit_call`, and the call (to interrupt it: ``asubmit``)."""
+    """:func:`submit_call`, and the call (to interrupt it: ``asubmit``).
+
+    Raises:
+        TypeError: ``fn`` is not callable (here, not later in a worker).
+    """
+    check_callable(fn)
     target = functools.partial(fn, **kwargs) if kwargs else fn
     call = Call(new_call_id(), target, star=True, timeout=timeout, stop_on_error=True)
     from ._submit import ItemFuture  # noqa: PLC0415  (see the TYPE_CHECKING import)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from .._core import _platform, _segments
+from .._core._checks import check_choice
+from .._core._checks import wait_timeout as check_timeout
 from .._core._context import ContextLike, available_methods, start_method
 from .._core._cpus import allowed_cpus
 from . import _segment
@@ -66,17 +67,6 @@ class _Wait:
 
 #: Returned by a step of :func:`until` that cannot proceed yet.
 WAIT: Final = _Wait()
-
-
-def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
-    """Validate a ``timeout=`` argument: None or a finite number >= 0."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"{name} must be None or a number of seconds, not {type(timeout).__name__}")
-    if math.isnan(timeout) or timeout < 0:
-        raise ValueError(f"{name} must be None or a number of seconds >= 0, not {timeout!r}")
-    return float(timeout)
 
 
 def _count_waiter(words: memoryview, me: _segment.Identity, delta: int) -> None:
@@ -249,8 +239,7 @@ class SyncObject:
         self, timeout: float | None, context: ContextLike, abandoned: Abandoned = "raise"
     ) -> Segment:
         self._timeout = check_timeout(timeout)
-        if abandoned not in ("raise", "recover"):
-            raise ValueError(f'abandoned must be "raise" or "recover", not {abandoned!r}')
+        check_choice(abandoned, "abandoned", ("raise", "recover"))
         method = start_method(context)
         if method not in _METHODS:  # a context object of its own making
             raise ValueError(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
+from .._core._checks import WORD_MAX, check_callable, check_int
 from .._core._context import ContextLike
 from ..errors import TooManyWaiters
 from . import _segment
@@ -376,12 +377,9 @@ class Barrier(SyncObject):
         timeout: float | None = None,
         context: ContextLike = None,
     ) -> None:
-        if isinstance(parties, bool) or not isinstance(parties, int):
-            raise TypeError(f"parties must be an int, not {type(parties).__name__}")
-        if parties < 1:
-            raise ValueError(f"parties must be >= 1, not {parties}")
-        if action is not None and not callable(action):
-            raise TypeError(f"action must be callable or None, not {type(action).__name__}")
+        check_int(parties, "parties", maximum=WORD_MAX)
+        if action is not None:
+            check_callable(action, "action")
         self._action = action
         words = self._create(timeout, context).words
         words[_PARTIES] = parties

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+from .._core._checks import WORD_MAX, check_int
 from .._core._context import ContextLike
 from ..errors import LockAbandoned, LockTimeout
 from . import _segment
@@ -137,10 +138,15 @@ class _Acquirable(SyncObject):
         Raises:
             LockAbandoned: a holder died holding it; its hold has been released
                 (see :class:`parkit.LockAbandoned`).
+            ValueError: ``timeout`` negative (other than the stdlib's ``-1``) or
+                NaN, or given with ``block=False`` (as the stdlib).
+            TypeError: ``timeout`` is not a number.
         """
         if timeout == -1:  # the stdlib's "no limit"
             timeout = None
         if not block:
+            if timeout is not None:
+                raise ValueError("can't specify a timeout for a non-blocking call")  # the stdlib's
             timeout = 0.0
         elif timeout is not None:
             timeout = check_timeout(timeout)
@@ -486,10 +492,7 @@ class Semaphore(_Acquirable):
         abandoned: Abandoned = "raise",
         context: ContextLike = None,
     ) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"value must be an int, not {type(value).__name__}")
-        if value < 0:
-            raise ValueError(f"value must be >= 0, not {value}")
+        check_int(value, "value", minimum=0, maximum=WORD_MAX)
         words = self._create(timeout, context, abandoned).words
         words[_VALUE] = value
         words[_INITIAL] = value
@@ -587,8 +590,8 @@ class Semaphore(_Acquirable):
         Raises:
             ValueError: ``n`` < 1, or (BoundedSemaphore) released more than acquired.
         """
-        if (type(n) is not int and (isinstance(n, bool) or not isinstance(n, int))) or n < 1:
-            raise ValueError(f"n must be an int >= 1, not {n!r}")
+        if type(n) is not int or n < 1:  # the common case first: no call
+            check_int(n, "n", allowed="an int >= 1")
         segment = self._segment
         segment.lock()
         try:

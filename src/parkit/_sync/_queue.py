@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from .._core import _segments, _wire
+from .._core._checks import check_maxsize
 from .._core._context import ContextLike
 from ..errors import QueueClosed
 from . import _segment
@@ -137,10 +138,7 @@ class Queue(SyncObject, Generic[T]):
     _DATA_AREA = True
 
     def __init__(self, maxsize: int = 0, *, context: ContextLike = None) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
-            raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
-        if maxsize < 0:
-            raise ValueError(f"maxsize must be >= 0 (0: unbounded), not {maxsize}")
+        check_maxsize(maxsize)
         segment = self._create(None, context)
         segment.words[_MAXSIZE] = maxsize
         with segment.guard() as words:
