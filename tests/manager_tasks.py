@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 
@@ -42,3 +43,12 @@ def add_under_lock(lock: Any, value: Any, times: int) -> None:
 
 def put_pid(q: Any) -> None:
     q.put(os.getpid())
+
+
+class Gate:
+    """A class a manager serves whose :meth:`wait` never returns."""
+
+    def wait(self, marker: str) -> None:
+        """Create the file ``marker`` (the call is in the server now), then wait for ever."""
+        open(marker, "w").close()
+        threading.Event().wait()

@@ -118,6 +118,10 @@ def _mac(key: bytes, role: bytes, nonce: bytes) -> bytes:
     return hmac.new(key, role + nonce, "sha256").digest()
 
 
+class _HungUp(multiprocessing.AuthenticationError):
+    """The peer closed the connection during the handshake."""
+
+
 def _read_exact(fd: int, size: int, deadline: float, peer: str) -> bytes:
     data = bytearray()
     while len(data) < size:
@@ -131,9 +135,7 @@ def _read_exact(fd: int, size: int, deadline: float, peer: str) -> bytes:
             continue
         chunk = os.read(fd, size - len(data))
         if not chunk:
-            raise multiprocessing.AuthenticationError(
-                f"{peer} closed the connection during the handshake"
-            )
+            raise _HungUp(f"{peer} closed the connection during the handshake")
         data += chunk
     return bytes(data)
 
@@ -249,6 +251,12 @@ def _client(address: Any, authkey: bytes | None = None) -> multiprocessing.conne
         raise _gone(e, address) from e
     try:
         _client_handshake(conn, bytes(authkey), HANDSHAKE_TIMEOUT)
+    except (_HungUp, ConnectionError) as e:
+        # A parkit server answers a handshake or refuses it in words: a hang-up
+        # or a reset means that it died as this connected (its dying socket
+        # still took the connection).
+        conn.close()
+        raise _gone(e, address) from e
     except BaseException:
         conn.close()
         raise

@@ -174,6 +174,9 @@ ENTRIES = (
     "thread backend",
 )
 
+#: The Dask backend's entry in SCENARIOS (any call with ``backend="dask"``).
+DASK = "dask backend"
+
 #: Entries that run several items in one call: the others' values are checked too.
 BATCH_ENTRIES = ("map", "imap", "starmap", "thread backend")
 
@@ -394,6 +397,59 @@ SCENARIOS: list[Scenario] = [
         Expect(None, {"survivors": 0}, bound_s=5.0),
         "server orphaned (F31)",
         "test_managers.py::test_server_exits_when_its_owner_is_killed",
+    ),
+    Scenario(
+        "server_killed",
+        "Manager",
+        "the server process SIGKILLed while a proxy call waits in it",
+        # Then every later call, and a new object, raise it too (their causes:
+        # BrokenPipeError or ConnectionResetError, ConnectionRefusedError); the
+        # owner's with block ends without a hang or a survivor.
+        Expect(parkit.ManagerGone, {"cause": EOFError}, bound_s=5.0, usable_after=False),
+        "no hang, but a different error each way: the waiting call EOFError, later calls "
+        "BrokenPipeError or ConnectionResetError, a new object ConnectionRefusedError "
+        "(measured on 3.11.7 and 3.13.0; not in FAULTS.md)",
+    ),
+    # The Dask backend (docs/dask.md), on the session's cluster (tests/conftest.py):
+    # the faults that apply there and don't restart its workers run in one call
+    # (errors="return", so each item's outcome is checked and the others' values);
+    # a killed worker and a stuck item are test_dask.py's.
+    *(
+        Scenario(fault, DASK, FAULTS[fault].what, expect, FAULTS[fault].stdlib)
+        for fault, expect in [
+            ("sys_exit", Expect(SystemExit, {"code": 3})),
+            (
+                "unpicklable_argument",
+                Expect(parkit.SerializationError, {"direction": "argument", "stage": "pickle"}),
+            ),
+            (
+                "unpicklable_result",
+                Expect(parkit.SerializationError, {"direction": "result", "stage": "pickle"}),
+            ),
+            (
+                "exception_fails_to_unpickle",
+                Expect(parkit.RemoteError, {"type_name": "hostile.CustomInitError"}),
+            ),
+        ]
+    ),
+    Scenario(
+        "sigkill",
+        DASK,
+        "a Dask worker SIGKILLed by its item, each time it runs",
+        # Dask retries the item on another worker (allowed-failures), then
+        # gives up with KilledWorker (its __cause__); Dask's nannies restart
+        # the workers. No pid: the scheduler does not say which process died.
+        Expect(parkit.WorkerCrashed, {"pid": None, "exitcode": None}, bound_s=60.0),
+        FAULTS["sigkill"].stdlib,
+        "test_dask.py::test_a_worker_that_dies_is_worker_crashed_for_the_items_of_its_batch",
+    ),
+    Scenario(
+        "hang",
+        DASK,
+        "an item outlasts its timeout (Dask can't stop it: it runs on)",
+        Expect(parkit.TaskTimeout, bound_s=30.0),
+        FAULTS["hang"].stdlib,
+        "test_dask.py::test_a_timeout_is_reported_on_time_and_the_task_may_keep_running",
     ),
 ]
 

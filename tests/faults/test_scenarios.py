@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import ast
 import errno
+import operator
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_catalogue import SCENARIOS, TIMEOUT_S, Expect, methods_for
+from fault_catalogue import DASK, FAULTS, SCENARIOS, TIMEOUT_S, Expect, methods_for
 
 import fault_tasks as ft
 import hostile
@@ -174,6 +177,91 @@ def _shm_full(entry: str) -> Callable[[str], BaseException | None]:
     return run
 
 
+def _manager_server_killed(method: str) -> BaseException:
+    import manager_tasks as mt
+
+    with parkit.Manager(method, types=[mt.Gate]) as m:
+        d = m.dict({"a": 1})
+        assert d["a"] == 1  # this thread's connection to the server is open
+        gate = m.create(mt.Gate)
+        marker = TESTS / f".gate-{os.getpid()}-{time.monotonic_ns()}"
+        got: list[BaseException] = []
+
+        def wait_in_the_server() -> None:
+            try:
+                gate.wait(str(marker))
+            except BaseException as e:
+                got.append(e)
+
+        waiter = threading.Thread(target=wait_in_the_server)
+        waiter.start()
+        try:
+            _wait_for_file(marker)  # the call is in the server now
+            os.kill(m._process.pid, signal.SIGKILL)  # the server process, by pid
+            waiter.join(TIMEOUT_S + 4)
+            assert not waiter.is_alive(), "the waiting proxy call hangs"
+            # Reaped, so that every socket of it is closed: a connection made
+            # while it dies may be taken and then reset (ManagerGone too).
+            m._process.join(10)
+        finally:
+            marker.unlink(missing_ok=True)
+        # Every later call, and a new object, say the same at once.
+        with pytest.raises(parkit.ManagerGone) as later:
+            d["a"]
+        # Which of the two depends on what the kernel saw of the dead socket.
+        assert type(later.value.__cause__) in (BrokenPipeError, ConnectionResetError)
+        with pytest.raises(parkit.ManagerGone) as new:
+            m.dict()
+        assert type(new.value.__cause__) is ConnectionRefusedError
+    # The block ended (shutdown() reaped the dead server): nothing left, no hang.
+    (error,) = got
+    return error
+
+
+def _wait_for_file(path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        assert time.monotonic() < deadline, f"no {path}"
+        time.sleep(0.01)
+
+
+def _call(item: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
+    fn, args = item
+    return fn(*args)
+
+
+#: The Dask cells that run here: one call on the session's cluster for all of them.
+_DASK_CACHE: dict[int, dict[str, Any]] = {}
+
+
+def _dask_outcomes(client: Any) -> dict[str, Any]:
+    """Each Dask scenario's fault as one item among ordinary ones; their outcomes."""
+    found = _DASK_CACHE.get(id(client))
+    if found is not None:
+        return found
+    from parkit._backends._dask import DaskBackend
+
+    faults = [s.fault for s in SCENARIOS if s.entry == DASK and not s.covered_by]
+    # (function, args) items: the workers can't import the tests' modules, so
+    # each function travels by value (fault_tasks.act would name ``hostile``).
+    items: list[Any] = [(operator.mul, (0, ft.SCALE))]
+    for fault in faults:
+        action = FAULTS[fault].action
+        assert action is not None
+        name, args = action
+        fn = getattr(ft, name, None) or getattr(hostile, name)
+        bad = tuple(threading.Lock() if a == "LOCK" else a for a in args)
+        items += [(fn, bad), (operator.mul, (1, ft.SCALE))]
+    with parkit.Pool(backend=DaskBackend(client)) as pool:
+        out = pool.map(_call, items, chunksize=1, errors="return", timeout=60)
+        # No result lost: every other item has its value; the pool goes on.
+        assert out[0::2] == [0] + [ft.SCALE] * len(faults)
+        assert pool.map(_call, [(operator.mul, (2, ft.SCALE))]) == [2 * ft.SCALE]
+    outcomes = dict(zip(faults, out[1::2], strict=True))
+    _DASK_CACHE[id(client)] = outcomes
+    return outcomes
+
+
 RUNNERS: dict[tuple[str, str], Callable[[str], BaseException | None]] = {
     ("initializer_fails", "Pool"): _initializer_pool,
     ("initializer_fails", "ProcessPoolExecutor"): _initializer_executor,
@@ -185,6 +273,7 @@ RUNNERS: dict[tuple[str, str], Callable[[str], BaseException | None]] = {
     ("shm_full", "SharedArray"): _shm_full("SharedArray"),
     ("shm_full", "Value"): _shm_full("Value"),
     ("shm_full", "map"): _shm_full("map"),
+    ("server_killed", "Manager"): _manager_server_killed,
 }
 
 
@@ -192,6 +281,9 @@ def _params() -> list[Any]:
     out = []
     for s in SCENARIOS:
         if s.covered_by:
+            continue
+        if s.entry == DASK:  # no start method: the cluster's workers are its own
+            out.append(pytest.param(s, "", id=f"{s.fault}-dask"))
             continue
         methods = methods_for(f"{s.fault}/{s.entry}")
         if s.fault == "shm_full":
@@ -201,14 +293,19 @@ def _params() -> list[Any]:
 
 
 @pytest.mark.parametrize(("scenario", "method"), _params())
-def test_scenario(scenario: object, method: str) -> None:
+def test_scenario(scenario: object, method: str, request: pytest.FixtureRequest) -> None:
     from fault_catalogue import Scenario
 
     assert isinstance(scenario, Scenario)
     cell = scenario.expect
     assert isinstance(cell, Expect)
-    start = time.monotonic()
-    got = RUNNERS[scenario.fault, scenario.entry](method)
+    if scenario.entry == DASK:
+        client = request.getfixturevalue("dask_client")  # its start is not the fault's
+        start = time.monotonic()
+        got = _dask_outcomes(client)[scenario.fault]
+    else:
+        start = time.monotonic()
+        got = RUNNERS[scenario.fault, scenario.entry](method)
     elapsed = time.monotonic() - start
     if cell.kind is None:
         assert got is None
@@ -225,7 +322,7 @@ def test_scenario(scenario: object, method: str) -> None:
 def test_every_scenario_is_run_somewhere() -> None:
     for s in SCENARIOS:
         if not s.covered_by:
-            assert (s.fault, s.entry) in RUNNERS, s
+            assert s.entry == DASK or (s.fault, s.entry) in RUNNERS, s
             continue
         path, name = s.covered_by.split("::")
         tree = ast.parse((TESTS / path).read_text())
