@@ -227,6 +227,11 @@ class _ServerConnection(multiprocessing.connection.Connection):
 
 
 def _gone(error: BaseException, address: object = None) -> ManagerGone:
+    # The stdlib's frames go: Connection.send's hold the pickle's buffer
+    # exported from a BytesIO, and a kept ManagerGone would keep them until a
+    # garbage collection frees the BytesIO first (Python 3.13 then reports a
+    # BufferError as an unraisable exception).
+    error.__traceback__ = None
     where = "" if address is None else f" at {address!r}"
     why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return ManagerGone(
