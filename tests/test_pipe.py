@@ -367,16 +367,19 @@ def test_a_dead_peer_is_eof_even_with_a_zero_timeout(context: str) -> None:
         p.close()
 
 
+@pytest.mark.parametrize("duplex", [True, False], ids=["socket-read", "pipe-poll"])
 def test_a_reply_that_comes_at_once_reads_nothing_of_proc(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, duplex: bool
 ) -> None:
     # A round trip: the reply arrives while recv() waits, before the first look
     # at the peer is due. The peer is not looked up in /proc for it (that read
-    # cost more than the rest of the round trip).
+    # cost more than the rest of the round trip). A duplex end waits in a read
+    # that gives up after PEER_CHECK_S; a one-way end waits in poll().
     from parkit._core import _channel, _peer
 
-    a, b = parkit.Pipe[int]()
-    with a, b:
+    r, w = parkit.Pipe[int](duplex=duplex)
+    with r, w:
+        assert r._ch._timed is duplex
         looks: list[object] = []
 
         def is_alive(peer: object) -> bool:
@@ -385,7 +388,8 @@ def test_a_reply_that_comes_at_once_reads_nothing_of_proc(
 
         monkeypatch.setattr(_channel, "is_alive", is_alive)
         replies = [7]
-        real_poll = select.poll
+        waits: list[str] = []
+        real_poll, real_read = select.poll, os.read
 
         class Poller:
             # select.poll(), that sends the reply as the reader starts waiting.
@@ -396,14 +400,44 @@ def test_a_reply_that_comes_at_once_reads_nothing_of_proc(
                 self._poller.register(fd, events)
 
             def poll(self, ms: int | None = None) -> list[tuple[int, int]]:
+                waits.append("poll")
                 if replies:
-                    b.send(replies.pop())
+                    w.send(replies.pop())
                 return self._poller.poll(ms)
 
+        def read(fd: int, n: int) -> bytes:
+            # os.read(), that sends the reply as a blocking read starts.
+            if fd == r.fileno():
+                waits.append("read")
+                if replies:
+                    w.send(replies.pop())
+            return real_read(fd, n)
+
         monkeypatch.setattr(select, "poll", Poller)
-        a._ch.learn(_peer.identify(os.getpid()))  # a peer to look at, as after a start
-        assert a.recv() == 7
+        monkeypatch.setattr(os, "read", read)
+        r._ch.learn(_peer.identify(os.getpid()))  # a peer to look at, as after a start
+        assert r.recv() == 7
         assert looks == []
+        assert waits == (["read"] if duplex else ["poll", "read"])
+
+
+def test_a_non_blocking_descriptor_still_waits_without_spinning(
+    duplex: tuple[parkit.Connection[Any], ...],
+) -> None:
+    # Someone made the end non-blocking (it is reachable through fileno()): the
+    # read that should wait fails at once, and the wait falls back to poll().
+    a, b = duplex
+    os.set_blocking(a.fileno(), False)
+    cpu = time.thread_time()
+    with pytest.raises(TimeoutError, match="no object received"):
+        a.recv(timeout=1.0)
+    assert time.thread_time() - cpu < 0.5  # a busy loop would use about 1 s
+    got: list[int] = []
+    reader = threading.Thread(target=lambda: got.append(a.recv(timeout=BOUND_S)))
+    reader.start()
+    b.send(5)
+    reader.join(BOUND_S)
+    assert got == [5]
 
 
 def exit_unused_nested(conns: list[parkit.Connection[Any]]) -> None:
