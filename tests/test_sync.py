@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import threading
@@ -14,7 +15,7 @@ import pytest
 import parkit
 import sync_tasks as st
 from parkit._core._cpus import allowed_cpus
-from parkit._sync import _base
+from parkit._sync import _base, _mutex
 
 #: parkit, typed loosely: for calls with arguments of the wrong type.
 _pk: Any = parkit
@@ -644,3 +645,38 @@ def test_a_waiter_spins_only_where_another_cpu_can_run_the_changer() -> None:
     expected = 50e-6 if allowed_cpus() > 1 else 0.0
     spin = _base.SPIN_S
     assert spin == expected
+
+
+@pytest.mark.skipif(not _mutex.AVAILABLE, reason="no robust mutexes here: the guard is a flock")
+@pytest.mark.parametrize("spins", [0, 200])
+def test_a_held_guard_is_tried_again_before_sleeping_on_it(
+    monkeypatch: pytest.MonkeyPatch, spins: int
+) -> None:
+    # The guard is held for a microsecond or two: where another CPU runs its
+    # holder, a locker tries again (SPINS times) before it sleeps in the kernel.
+    default = 200 if allowed_cpus() > 1 else 0
+    assert default == _mutex.SPINS
+    monkeypatch.setattr(_mutex, "SPINS", spins)
+    mutex = parkit.Lock()._segment._mutex
+    assert mutex is not None
+    tries: list[int] = []
+    sleeps: list[object] = []
+    busy = [errno.EBUSY] * 3 + [0]  # the holder leaves on the fourth try
+
+    def try_lock(pointer: object) -> int:
+        tries.append(1)
+        return busy.pop(0)
+
+    def sleep_on(pointer: object) -> int:
+        sleeps.append(pointer)
+        return 0
+
+    real = mutex.try_lock, mutex._lock
+    mutex.try_lock, mutex._lock = try_lock, sleep_on
+    code = mutex.try_lock(mutex.pointer)
+    mutex.lock_slow(code)
+    mutex.try_lock, mutex._lock = real
+    if spins:
+        assert (len(tries), sleeps) == (4, [])
+    else:
+        assert (len(tries), sleeps) == (1, [mutex.pointer])
