@@ -127,7 +127,7 @@ def test_interrupt_skips_the_jobs_queued_behind_the_interrupted_one() -> None:
     # Ctrl-C in a map: the worker running the call is killed. The job it had
     # waiting in its pipe must not go to the replacement worker (which would
     # run it to the end, and the interpreter's exit would wait for it).
-    from parkit._backends._protocol import NOT_RUN, Batch, Call, new_call_id
+    from parkit._backends._batch import NOT_RUN, Batch, Call, new_call_id
 
     engine = _engine.ProcessEngine(1)
     try:

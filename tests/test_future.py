@@ -10,8 +10,8 @@ from concurrent.futures import CancelledError, Future, InvalidStateError
 
 import pytest
 
+from parkit._backends._batch import BatchResult
 from parkit._backends._future import BatchFuture
-from parkit._backends._protocol import BatchResult
 
 KINDS = [Future, BatchFuture]
 

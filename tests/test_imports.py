@@ -92,6 +92,13 @@ NOT_IN_COLD_POOL = (
     "concurrent.futures.process",
     "cloudpickle",
     "tblib",
+    # ~2-3 ms of a cold start (its import and its objects at exit): the pool's
+    # modules import it under TYPE_CHECKING only (parkit/_core/_typing.py).
+    "typing",
+    # The Backend protocol is a typing.Protocol: loaded to check a backend object.
+    "parkit._backends._protocol",
+    # Only a pool worker's nested one-shot call runs serially.
+    "parkit._backends._serial",
 )
 
 #: A worker may load at most this many times the modules of a stdlib Pool worker.
@@ -257,21 +264,28 @@ def test_pool_worker_imports_only_what_it_needs(method: str, tmp_path: Path) -> 
 
 
 _COLD_POOL = """
+    import atexit
     import json
     import sys
+
+    # Registered first, so it runs last: what parkit's exit hooks load counts too.
+    atexit.register(lambda: print(json.dumps(sorted(sys.modules))))
 
     import parkit
 
     pool = parkit.Pool(2, context=sys.argv[1])
     assert pool.map(abs, [-3]) == [3]
     pool.shutdown()
-    print(json.dumps(sorted(sys.modules)))
+    assert parkit.map(abs, [-4], context=sys.argv[1]) == [4]
 """
 
 
 def test_cold_pool_start_loads_only_what_it_needs(context: str) -> None:
+    # Through interpreter exit: a pool shut down must not load its error
+    # classes (concurrent.futures.process, with logging) at exit.
     modules = json.loads(_run_args(_COLD_POOL, context))
     assert "parkit._backends._process._engine" in modules
+    assert "parkit._pool._default" in modules
     assert _loaded(modules, NOT_IN_COLD_POOL) == []
     assert ("multiprocessing.spawn" in modules) == (context != "fork")
 
@@ -345,7 +359,7 @@ def test_cold_run_loads_no_traceback_module(context: str) -> None:
     # travels: a run that raises nothing does without it.
     modules = json.loads(_run_args(_COLD_RUN, context))
     assert "parkit._process" in modules
-    assert _loaded(modules, ("traceback", "dataclasses", "ctypes")) == []
+    assert _loaded(modules, ("traceback", "dataclasses", "ctypes", "typing")) == []
 
 
 def _run_args(code: str, *args: str) -> str:

@@ -17,7 +17,7 @@ import pytest
 import hostile
 import parkit
 from conftest import METHODS
-from parkit._backends._protocol import Batch, BatchResult
+from parkit._backends._batch import Batch, BatchResult
 from parkit._backends._serial import SerialBackend
 from tasks import (
     ItemError,

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from ._core import _logs, _platform, _remote, _segments, _wire
 from ._core._checks import (
@@ -34,6 +33,12 @@ from ._core._context import (
 from ._core._cpus import check_cpus
 from ._core._worker import Message, Payload, describe_callable, run_call
 from .errors import TaskTimeout
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Generic, TypeVar
+else:
+    from ._core._typing import Generic, TypeVar
 
 __all__ = ["Process", "run"]
 
@@ -436,7 +441,8 @@ class Process(Generic[R]):
             raise WorkerCrashed(self._process.exitcode, self.pid, what=self._what)
         if message.kind == "ok":
             try:
-                return cast(R, _wire.loads(message.data))
+                value: R = _wire.loads(message.data)
+                return value
             except (Exception, SystemExit) as e:
                 raise _wire.serialization_error(
                     f"the result of {self._what} in the parent",
@@ -523,7 +529,8 @@ def run(
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         if not process._wait_message(deadline):
-            raise TaskTimeout(cast(float, timeout), what=describe_callable(fn)) from None
+            assert timeout is not None  # no deadline: _wait_message waited for the message
+            raise TaskTimeout(timeout, what=describe_callable(fn)) from None
         try:
             return process.result()
         finally:

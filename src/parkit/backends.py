@@ -9,7 +9,8 @@ and :class:`parkit.Pool` takes a name (``"process"``, ``"thread"``,
 The backend classes load on first use, like the names of ``parkit`` itself.
 """
 
-from ._backends._protocol import NOT_RUN, Backend, Batch, BatchResult, Call
+from ._backends._batch import NOT_RUN, Batch, BatchResult, Call
+from ._backends._protocol import Backend
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from .._core import _remote, _wire
 from .._core._worker import describe_callable
 from ..errors import SerializationError, TaskTimeout
-from ._protocol import NOT_RUN, Batch, BatchResult, Call
+from ._batch import NOT_RUN, Batch, BatchResult, Call
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
     from concurrent.futures import Future as _Base
 
-    from ._protocol import BatchResult
+    from ._batch import BatchResult
 else:
 
     class _Base:

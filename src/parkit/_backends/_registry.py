@@ -11,15 +11,18 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
-from typing import Any, Literal, TypeAlias
 
-from ._protocol import Backend
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypeAlias
+
+    from ._protocol import Backend
 
 __all__ = ["BACKENDS", "BackendLike", "BackendName", "make_backend", "refuse_workers"]
 
 # Only the backends that exist: a name is added here and to BACKENDS with its
 # backend, so that the type never offers a value that fails on every call.
-BackendName: TypeAlias = Literal["process", "thread", "serial", "dask"]
+BackendName: TypeAlias = 'Literal["process", "thread", "serial", "dask"]'
 BackendLike: TypeAlias = "BackendName | Backend"
 
 #: name -> (module under parkit._backends, class, the options it takes). The
@@ -79,6 +82,9 @@ def make_backend(backend: BackendLike, workers: int, **options: Any) -> Backend:
         ValueError: an unknown name, or an option the backend does not take.
     """
     if not isinstance(backend, str):
+        # Loaded only here: a typing.Protocol, and typing costs a cold start ~2-3 ms.
+        from ._protocol import Backend  # noqa: PLC0415
+
         if not isinstance(backend, Backend):
             raise TypeError(
                 f"backend must be one of {_names()} or a backend object, not {backend!r}"

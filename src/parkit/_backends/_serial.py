@@ -9,14 +9,15 @@ than ``timeout`` gets :class:`parkit.TaskTimeout` once it has returned.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 from .._core._worker import describe_callable
 from ..errors import TaskTimeout
-from ._protocol import Batch, BatchResult, Call
+from ._batch import Batch, BatchResult, Call
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from typing import Any
 
     from ._stats import PoolStats
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .._core._worker import describe_callable
 from ..errors import TaskTimeout
-from ._protocol import NOT_RUN, Batch, BatchResult, Call
+from ._batch import NOT_RUN, Batch, BatchResult, Call
 from ._serial import run_batch, zero_stats
 
 if TYPE_CHECKING:

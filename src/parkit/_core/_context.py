@@ -51,9 +51,12 @@ import sys
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import Any, Literal, TypeAlias
 
 from . import _platform, _segments
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypeAlias
 
 __all__ = [
     "MAIN_IMPORT_EXITCODE",
@@ -222,7 +225,7 @@ _NOTE_ATTR = "_parkit_child"
 #: ``"print"`` a one-line explanation on its stderr first (``parkit.Process``,
 #: whose children print their failures as the stdlib's do), or stay ``"quiet"``
 #: (pool workers and ``parkit.run``: the parent raises the error, once).
-ChildReport: TypeAlias = Literal["print", "quiet"]
+ChildReport: TypeAlias = 'Literal["print", "quiet"]'
 
 
 def main_module_path(name: str = "__main__") -> str:

@@ -34,7 +34,8 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 from concurrent.futures import Future
 from typing import Any, Literal, TypeAlias, TypeVar, overload
 
-from .._backends._protocol import Backend, BatchResult, Call
+from .._backends._batch import BatchResult, Call
+from .._backends._protocol import Backend
 from .._backends._registry import BackendLike
 from .._core import _context, _platform
 from ._default import _backend_for

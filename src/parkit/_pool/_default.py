@@ -13,21 +13,24 @@ from __future__ import annotations
 import atexit
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal, TypeVar, overload
 
 from .._backends._process import _loop
-from .._backends._protocol import Backend
 from .._backends._registry import BackendLike, make_backend, refuse_workers
-from .._backends._serial import SerialBackend
 from .._core import _context, _platform
 from .._core._cpus import usable_cpus
 from ._mapping import Errors, Progress, check_options, map_list, run_map
 from ._pool import _flatten
 
-__all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown", "starmap"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypeVar, overload
 
-T = TypeVar("T")
-R = TypeVar("R")
+    from .._backends._protocol import Backend
+
+    T = TypeVar("T")
+    R = TypeVar("R")
+
+__all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown", "starmap"]
 
 #: Seconds a kept pool's workers stay without work before they exit.
 IDLE_TIMEOUT = 30.0
@@ -49,6 +52,8 @@ def _backend_for(
     refuse_workers(backend, workers)
     if backend is None:
         if _loop.in_pool_worker():
+            from .._backends._serial import SerialBackend  # noqa: PLC0415 - workers only
+
             return SerialBackend()  # nested call: no oversubscription
         backend = "process"
     if not isinstance(backend, str):
@@ -92,45 +97,49 @@ def _forget_after_fork() -> None:
 _platform.after_fork_in_child(_forget_after_fork)
 
 
-@overload
-def map(
-    fn: Callable[[T], R],
-    iterable: Iterable[T],
-    *,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Literal["raise"] = ...,
-    progress: Progress = ...,
-) -> list[R]: ...
-@overload
-def map(
-    fn: Callable[[T], R],
-    iterable: Iterable[T],
-    *,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Literal["return"],
-    progress: Progress = ...,
-) -> list[R | BaseException]: ...
-@overload
-def map(
-    fn: Callable[[T], R],
-    iterable: Iterable[T],
-    *,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Errors,
-    progress: Progress = ...,
-) -> list[R | BaseException]: ...
+if TYPE_CHECKING:
+
+    @overload
+    def map(
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> list[R]: ...
+    @overload
+    def map(
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    @overload
+    def map(
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Errors,
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+
+
 def map(
     fn: Callable[[T], R],
     iterable: Iterable[T],
@@ -183,45 +192,49 @@ def map(
     )
 
 
-@overload
-def starmap(
-    fn: Callable[..., R],
-    iterable: Iterable[Iterable[Any]],
-    *,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Literal["raise"] = ...,
-    progress: Progress = ...,
-) -> list[R]: ...
-@overload
-def starmap(
-    fn: Callable[..., R],
-    iterable: Iterable[Iterable[Any]],
-    *,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Literal["return"],
-    progress: Progress = ...,
-) -> list[R | BaseException]: ...
-@overload
-def starmap(
-    fn: Callable[..., R],
-    iterable: Iterable[Iterable[Any]],
-    *,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Errors,
-    progress: Progress = ...,
-) -> list[R | BaseException]: ...
+if TYPE_CHECKING:
+
+    @overload
+    def starmap(
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> list[R]: ...
+    @overload
+    def starmap(
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+    @overload
+    def starmap(
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[Any]],
+        *,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Errors,
+        progress: Progress = ...,
+    ) -> list[R | BaseException]: ...
+
+
 def starmap(
     fn: Callable[..., R],
     iterable: Iterable[Iterable[Any]],
@@ -267,48 +280,52 @@ def starmap(
     )
 
 
-@overload
-def imap(
-    fn: Callable[[T], R],
-    iterable: Iterable[T],
-    *,
-    ordered: bool = ...,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Literal["raise"] = ...,
-    progress: Progress = ...,
-) -> Iterator[R]: ...
-@overload
-def imap(
-    fn: Callable[[T], R],
-    iterable: Iterable[T],
-    *,
-    ordered: bool = ...,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Literal["return"],
-    progress: Progress = ...,
-) -> Iterator[R | BaseException]: ...
-@overload
-def imap(
-    fn: Callable[[T], R],
-    iterable: Iterable[T],
-    *,
-    ordered: bool = ...,
-    workers: int | None = ...,
-    backend: BackendLike | None = ...,
-    context: _context.ContextLike = ...,
-    chunksize: int | None = ...,
-    timeout: float | None = ...,
-    errors: Errors,
-    progress: Progress = ...,
-) -> Iterator[R | BaseException]: ...
+if TYPE_CHECKING:
+
+    @overload
+    def imap(
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Literal["raise"] = ...,
+        progress: Progress = ...,
+    ) -> Iterator[R]: ...
+    @overload
+    def imap(
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Literal["return"],
+        progress: Progress = ...,
+    ) -> Iterator[R | BaseException]: ...
+    @overload
+    def imap(
+        fn: Callable[[T], R],
+        iterable: Iterable[T],
+        *,
+        ordered: bool = ...,
+        workers: int | None = ...,
+        backend: BackendLike | None = ...,
+        context: _context.ContextLike = ...,
+        chunksize: int | None = ...,
+        timeout: float | None = ...,
+        errors: Errors,
+        progress: Progress = ...,
+    ) -> Iterator[R | BaseException]: ...
+
+
 def imap(
     fn: Callable[[T], R],
     iterable: Iterable[T],

@@ -26,8 +26,8 @@ from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from .._backends._batch import Batch, BatchResult, Call, new_call_id
 from .._backends._process._engine import ProcessEngine
-from .._backends._protocol import Batch, BatchResult, Call, new_call_id
 from .._core import _platform
 from .._core._checks import check_bool, check_callable, show, to_tuple, wait_timeout
 from .._core._cpus import check_cpus, usable_cpus

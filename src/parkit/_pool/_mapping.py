@@ -35,18 +35,21 @@ import itertools
 import math
 import queue
 from collections.abc import Callable, Generator, Iterable, Iterator, Sized
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from .._backends._batch import Batch, BatchResult, Call, new_call_id
 from .._backends._future import BatchFuture
-from .._backends._protocol import Backend, Batch, BatchResult, Call, new_call_id
 from .._core._checks import check_bool, check_callable, check_choice, check_int, time_limit
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from typing import Any, Literal, TypeAlias
+
+    from .._backends._protocol import Backend
 
 __all__ = ["Core", "Errors", "Progress", "check_options", "map_core", "map_list", "run_map"]
 
-Errors: TypeAlias = Literal["raise", "return"]
+Errors: TypeAlias = 'Literal["raise", "return"]'
 Progress: TypeAlias = "bool | Callable[[int, int | None], object]"
 #: The core of one map call: yields a segment of results, or ``None`` to be
 #: sent the next finished batch future (see :func:`map_core`).

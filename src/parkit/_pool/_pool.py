@@ -7,9 +7,8 @@ import functools
 import weakref
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from .._backends._protocol import Backend, Batch, Call, new_call_id
+from .._backends._batch import Batch, Call, new_call_id
 from .._backends._registry import BackendLike, make_backend, refuse_workers
 from .._core._checks import check_bool, check_callable, check_int, time_limit, to_tuple
 from .._core._context import ContextLike
@@ -17,20 +16,25 @@ from .._core._cpus import check_cpus, usable_cpus
 from ..errors import SerializationError
 from ._mapping import Errors, Progress, check_options, map_list, run_map
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
     import pstats
 
     # Loaded by the first submit() (_submit.py): concurrent.futures imports logging.
     from concurrent.futures import Future
+    from typing import Any, Literal, ParamSpec, TypeVar, overload
+
+    from .._backends._protocol import Backend
 
     # Loaded by stats(): a dataclass, and dataclasses costs ~5 ms (_stats.py).
     from .._backends._stats import Insights, PoolStats
 
 __all__ = ["Pool"]
 
-T = TypeVar("T")
-R = TypeVar("R")
-P = ParamSpec("P")
+if TYPE_CHECKING:
+    T = TypeVar("T")
+    R = TypeVar("R")
+    P = ParamSpec("P")
 
 
 class _Unset(enum.Enum):
@@ -170,39 +174,42 @@ class Pool:
             self._timeout if timeout is UNSET else timeout,
         )
 
-    @overload
-    def map(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["raise"] = ...,
-        progress: Progress = ...,
-    ) -> list[R]: ...
-    @overload
-    def map(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["return"],
-        progress: Progress = ...,
-    ) -> list[R | BaseException]: ...
-    @overload
-    def map(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Errors,
-        progress: Progress = ...,
-    ) -> list[R | BaseException]: ...
+    if TYPE_CHECKING:
+
+        @overload
+        def map(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["raise"] = ...,
+            progress: Progress = ...,
+        ) -> list[R]: ...
+        @overload
+        def map(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["return"],
+            progress: Progress = ...,
+        ) -> list[R | BaseException]: ...
+        @overload
+        def map(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Errors,
+            progress: Progress = ...,
+        ) -> list[R | BaseException]: ...
+
     def map(
         self,
         fn: Callable[[T], R],
@@ -243,39 +250,42 @@ class Pool:
             progress=progress,
         )
 
-    @overload
-    def starmap(
-        self,
-        fn: Callable[..., R],
-        iterable: Iterable[Iterable[Any]],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["raise"] = ...,
-        progress: Progress = ...,
-    ) -> list[R]: ...
-    @overload
-    def starmap(
-        self,
-        fn: Callable[..., R],
-        iterable: Iterable[Iterable[Any]],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["return"],
-        progress: Progress = ...,
-    ) -> list[R | BaseException]: ...
-    @overload
-    def starmap(
-        self,
-        fn: Callable[..., R],
-        iterable: Iterable[Iterable[Any]],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Errors,
-        progress: Progress = ...,
-    ) -> list[R | BaseException]: ...
+    if TYPE_CHECKING:
+
+        @overload
+        def starmap(
+            self,
+            fn: Callable[..., R],
+            iterable: Iterable[Iterable[Any]],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["raise"] = ...,
+            progress: Progress = ...,
+        ) -> list[R]: ...
+        @overload
+        def starmap(
+            self,
+            fn: Callable[..., R],
+            iterable: Iterable[Iterable[Any]],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["return"],
+            progress: Progress = ...,
+        ) -> list[R | BaseException]: ...
+        @overload
+        def starmap(
+            self,
+            fn: Callable[..., R],
+            iterable: Iterable[Iterable[Any]],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Errors,
+            progress: Progress = ...,
+        ) -> list[R | BaseException]: ...
+
     def starmap(
         self,
         fn: Callable[..., R],
@@ -316,42 +326,45 @@ class Pool:
             progress=progress,
         )
 
-    @overload
-    def imap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        ordered: bool = ...,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["raise"] = ...,
-        progress: Progress = ...,
-    ) -> Iterator[R]: ...
-    @overload
-    def imap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        ordered: bool = ...,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["return"],
-        progress: Progress = ...,
-    ) -> Iterator[R | BaseException]: ...
-    @overload
-    def imap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        ordered: bool = ...,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Errors,
-        progress: Progress = ...,
-    ) -> Iterator[R | BaseException]: ...
+    if TYPE_CHECKING:
+
+        @overload
+        def imap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            ordered: bool = ...,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["raise"] = ...,
+            progress: Progress = ...,
+        ) -> Iterator[R]: ...
+        @overload
+        def imap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            ordered: bool = ...,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["return"],
+            progress: Progress = ...,
+        ) -> Iterator[R | BaseException]: ...
+        @overload
+        def imap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            ordered: bool = ...,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Errors,
+            progress: Progress = ...,
+        ) -> Iterator[R | BaseException]: ...
+
     def imap(
         self,
         fn: Callable[[T], R],
@@ -425,39 +438,42 @@ class Pool:
     # The twins of map/starmap/imap/submit for asyncio (see parkit._pool._async,
     # imported on first use: ``import parkit`` does not load asyncio).
 
-    @overload
-    async def amap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["raise"] = ...,
-        progress: Progress = ...,
-    ) -> list[R]: ...
-    @overload
-    async def amap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["return"],
-        progress: Progress = ...,
-    ) -> list[R | BaseException]: ...
-    @overload
-    async def amap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Errors,
-        progress: Progress = ...,
-    ) -> list[R | BaseException]: ...
+    if TYPE_CHECKING:
+
+        @overload
+        async def amap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["raise"] = ...,
+            progress: Progress = ...,
+        ) -> list[R]: ...
+        @overload
+        async def amap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["return"],
+            progress: Progress = ...,
+        ) -> list[R | BaseException]: ...
+        @overload
+        async def amap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Errors,
+            progress: Progress = ...,
+        ) -> list[R | BaseException]: ...
+
     async def amap(
         self,
         fn: Callable[[T], R],
@@ -494,39 +510,42 @@ class Pool:
             errors=errors, progress=progress,
         )  # fmt: skip
 
-    @overload
-    async def astarmap(
-        self,
-        fn: Callable[..., R],
-        iterable: Iterable[Iterable[Any]],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["raise"] = ...,
-        progress: Progress = ...,
-    ) -> list[R]: ...
-    @overload
-    async def astarmap(
-        self,
-        fn: Callable[..., R],
-        iterable: Iterable[Iterable[Any]],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["return"],
-        progress: Progress = ...,
-    ) -> list[R | BaseException]: ...
-    @overload
-    async def astarmap(
-        self,
-        fn: Callable[..., R],
-        iterable: Iterable[Iterable[Any]],
-        *,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Errors,
-        progress: Progress = ...,
-    ) -> list[R | BaseException]: ...
+    if TYPE_CHECKING:
+
+        @overload
+        async def astarmap(
+            self,
+            fn: Callable[..., R],
+            iterable: Iterable[Iterable[Any]],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["raise"] = ...,
+            progress: Progress = ...,
+        ) -> list[R]: ...
+        @overload
+        async def astarmap(
+            self,
+            fn: Callable[..., R],
+            iterable: Iterable[Iterable[Any]],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["return"],
+            progress: Progress = ...,
+        ) -> list[R | BaseException]: ...
+        @overload
+        async def astarmap(
+            self,
+            fn: Callable[..., R],
+            iterable: Iterable[Iterable[Any]],
+            *,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Errors,
+            progress: Progress = ...,
+        ) -> list[R | BaseException]: ...
+
     async def astarmap(
         self,
         fn: Callable[..., R],
@@ -563,42 +582,45 @@ class Pool:
             errors=errors, progress=progress,
         )  # fmt: skip
 
-    @overload
-    def aimap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        ordered: bool = ...,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["raise"] = ...,
-        progress: Progress = ...,
-    ) -> AsyncGenerator[R, None]: ...
-    @overload
-    def aimap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        ordered: bool = ...,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Literal["return"],
-        progress: Progress = ...,
-    ) -> AsyncGenerator[R | BaseException, None]: ...
-    @overload
-    def aimap(
-        self,
-        fn: Callable[[T], R],
-        iterable: Iterable[T],
-        *,
-        ordered: bool = ...,
-        chunksize: int | _Unset | None = ...,
-        timeout: float | _Unset | None = ...,
-        errors: Errors,
-        progress: Progress = ...,
-    ) -> AsyncGenerator[R | BaseException, None]: ...
+    if TYPE_CHECKING:
+
+        @overload
+        def aimap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            ordered: bool = ...,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["raise"] = ...,
+            progress: Progress = ...,
+        ) -> AsyncGenerator[R, None]: ...
+        @overload
+        def aimap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            ordered: bool = ...,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Literal["return"],
+            progress: Progress = ...,
+        ) -> AsyncGenerator[R | BaseException, None]: ...
+        @overload
+        def aimap(
+            self,
+            fn: Callable[[T], R],
+            iterable: Iterable[T],
+            *,
+            ordered: bool = ...,
+            chunksize: int | _Unset | None = ...,
+            timeout: float | _Unset | None = ...,
+            errors: Errors,
+            progress: Progress = ...,
+        ) -> AsyncGenerator[R | BaseException, None]: ...
+
     def aimap(
         self,
         fn: Callable[[T], R],

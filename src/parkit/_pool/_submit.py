@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
-from .._backends._protocol import NOT_RUN, BatchResult
+from .._backends._batch import NOT_RUN, BatchResult
 
 __all__ = ["ItemFuture"]
 

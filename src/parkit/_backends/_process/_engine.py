@@ -51,24 +51,25 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from ... import errors as _errors
 from ..._core import _context, _logs, _oob, _platform, _remote, _wire, _worker
 from ..._core._cpus import check_cpus
 from ...errors import describe_exitcode
-from .._protocol import Batch, BatchResult, Call
+from .._batch import Batch, BatchResult, Call
 from . import _loop
 from ._jobs import BatchState, Job
 from ._ledger import Ledger
 from ._workers import StatusBoard, Worker, stop_all
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
     # Loaded when a caller asks for one (the map path passes its own future,
     # _backends/_future.py): concurrent.futures imports logging.
     # Loaded when raised: it costs an import of concurrent.futures.process (errors.py).
     import pstats
     from concurrent.futures import Future
+    from typing import Any
 
     from ...errors import PoolBroken
 
@@ -386,9 +387,14 @@ class ProcessEngine:
             cancel_queued: cancel the batches no worker has started instead.
             reason: the message of the :class:`PoolBroken` the others fail with.
         """
-        broken = _errors.PoolBroken(reason)  # made here: see interrupt()
         with self._lock:
             self._closing = True
+            if self._thread is None:
+                # Nothing runs (never started, or shut down): nothing to kill,
+                # and no error class to load (it imports concurrent.futures).
+                return
+        broken = _errors.PoolBroken(reason)  # made here: see interrupt()
+        with self._lock:
             thread, done = self._thread, self._thread_done
             if thread is not None:
                 if cancel_queued:

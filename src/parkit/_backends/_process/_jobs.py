@@ -13,12 +13,12 @@ dataclass users see, is in ``_stats.py`` and loads when it is first asked for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from .._batch import NOT_RUN, Batch, BatchResult
 
-from .._protocol import NOT_RUN, Batch, BatchResult
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from typing import Any
 
 __all__ = ["BatchState", "Job"]
 

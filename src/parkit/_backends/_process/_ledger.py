@@ -20,13 +20,15 @@ The rules (also in docs/pool.md):
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from ... import errors as _errors
 from ..._core import _remote, _wire, _worker
 from ...errors import SerializationError, TaskTimeout
 from . import _loop
 from ._jobs import BatchState, Job
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 __all__ = ["Killed", "Ledger"]
 

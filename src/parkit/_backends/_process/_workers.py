@@ -18,15 +18,17 @@ import selectors
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
 from ..._core import _context, _segments, _worker
-
-if TYPE_CHECKING:
-    from ..._core import _logs
 from . import _loop
 from ._channel import WorkerChannel
 from ._jobs import Job
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..._core import _logs
 
 __all__ = ["StatusBoard", "Worker", "stop_all"]
 
