@@ -354,12 +354,55 @@ _COLD_RUN = """
 """
 
 
+#: What a parkit.run whose function raises nothing never needs: the parent
+#: rebuilds no exception and forwards no log record (logging never imported).
+NOT_IN_COLD_RUN = (
+    "traceback",
+    "dataclasses",
+    "ctypes",
+    "typing",
+    "parkit._core._remote",
+    "parkit._core._logs",
+)
+
+
 def test_cold_run_loads_no_traceback_module(context: str) -> None:
     # traceback (with linecache, tokenize, textwrap) formats an exception that
     # travels: a run that raises nothing does without it.
     modules = json.loads(_run_args(_COLD_RUN, context))
     assert "parkit._process" in modules
-    assert _loaded(modules, ("traceback", "dataclasses", "ctypes", "typing")) == []
+    assert _loaded(modules, NOT_IN_COLD_RUN) == []
+
+
+_RUN_CHILD = """
+    import json
+    import sys
+
+    import parkit
+    import probe
+
+    print(json.dumps(parkit.run(probe.modules, 0, context=sys.argv[1])))
+"""
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_run_child_imports_only_what_it_needs(method: str, tmp_path: Path) -> None:
+    # A fresh child (not a fork of the parent) loads what capturing an
+    # exception (_remote) or removing a dead parent's segments (_segments,
+    # mmap) needs only when that happens.
+    (tmp_path / "probe.py").write_text(_PROBE)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_RUN_CHILD), method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    modules = json.loads(done.stdout)
+    assert "parkit._core._worker" in modules  # the probe ran in a parkit.run child
+    assert _loaded(modules, (*NOT_IN_COLD_RUN, "parkit._core._segments", "mmap")) == []
 
 
 def _run_args(code: str, *args: str) -> str:

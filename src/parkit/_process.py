@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
-from ._core import _logs, _platform, _remote, _segments, _wire
+from ._core import _platform, _segments, _wire
 from ._core._checks import (
     check_bool,
     check_callable,
@@ -31,12 +31,13 @@ from ._core._context import (
     start_process,
 )
 from ._core._cpus import check_cpus
-from ._core._worker import Message, Payload, describe_callable, run_call
+from ._core._worker import LOG_TAG, Message, Payload, describe_callable, run_call
 from .errors import TaskTimeout
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
     from typing import Any, ClassVar, Generic, TypeVar
+
 else:
     from ._core._typing import Generic, TypeVar
 
@@ -171,7 +172,13 @@ class Process(Generic[R]):
         """
         if self._writer is None:
             raise RuntimeError("a process can only be started once")
-        levels = _logs.parent_levels() if self._worker_logging else None
+        levels = None
+        if self._worker_logging and "logging" in sys.modules:
+            # Nothing to forward where logging was never imported; _logs is
+            # loaded only where it was (parent_levels checks it again).
+            from ._core import _logs  # noqa: PLC0415
+
+            levels = _logs.parent_levels()
         if levels is not None:
             # The levels as they are now, when the child starts.
             args = self._process._args  # type: ignore[attr-defined]
@@ -377,7 +384,9 @@ class Process(Generic[R]):
             raw = reader.recv_bytes()
         except (EOFError, OSError):
             return False
-        if raw[:1] == _logs.PROCESS_LOG_TAG:
+        if raw[:1] == LOG_TAG:
+            from ._core import _logs  # noqa: PLC0415 - only a child that logs sends this
+
             _logs.emit(memoryview(raw)[1:])
             return True
         self._message = _wire.loads(raw)
@@ -451,6 +460,8 @@ class Process(Generic[R]):
                     direction="result",
                 ) from e
         assert message.error is not None
+        from ._core import _remote  # noqa: PLC0415 - loaded when the child raised
+
         raise _remote.rebuild(message.error, note=f"[parkit] raised in {message.where}")
 
     # -- context manager ----------------------------------------------------

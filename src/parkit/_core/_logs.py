@@ -31,11 +31,7 @@ if TYPE_CHECKING:
     #: (root level, {logger name: level} of the loggers with one, logging.disable level)
     Levels = tuple[int, dict[str, int], int]
 
-__all__ = ["PROCESS_LOG_TAG", "emit", "install", "parent_levels", "record_bytes"]
-
-# A pickle of protocol >= 2 starts with b"\x80": a frame of parkit.Process's
-# result pipe that starts with this byte is a log record, not the Message.
-PROCESS_LOG_TAG = b"L"
+__all__ = ["emit", "install", "parent_levels", "record_bytes"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 

@@ -31,15 +31,16 @@ import signal
 import sys
 from collections.abc import Callable
 
-from . import _remote, _segments, _wire
+from . import _wire
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
     from typing import Any, Literal, NoReturn
 
-    from . import _logs
+    from . import _logs, _remote
 
 __all__ = [
+    "LOG_TAG",
     "Message",
     "Payload",
     "WorkerInfo",
@@ -181,6 +182,8 @@ def start_lifeline(cleanup: Callable[[], object] | None = None) -> None:
         if cleanup is not None:
             with contextlib.suppress(Exception):
                 cleanup()
+        from . import _segments  # noqa: PLC0415 - on this rare path only
+
         # What this child made itself (a parkit.Event, a Queue) is removed by its
         # exit hooks, which os._exit skips; its parent, which would remove them
         # after a crash, is gone.
@@ -234,6 +237,10 @@ def forward_logs(levels: _logs.Levels, send: Callable[[bytes], object]) -> None:
     _logs.install(levels, send)
 
 
+#: A pickle of protocol >= 2 starts with b"\x80": a frame of ``parkit.Process``'s
+#: result pipe that starts with this byte is a log record, not the Message.
+LOG_TAG = b"L"
+
 # Log records go on the result pipe from whichever thread logs: one frame at a time.
 _send_lock = _thread.allocate_lock()
 
@@ -245,14 +252,15 @@ def _send(conn: multiprocessing.connection.Connection, message: Message) -> None
 
 
 def _send_log(conn: multiprocessing.connection.Connection, record: bytes) -> None:
-    # A Message pickle starts with b"\x80": the tag (_logs.PROCESS_LOG_TAG)
-    # tells the parent's reader a record apart.
-    data = b"L" + record
+    data = LOG_TAG + record
     with _send_lock:
         conn.send_bytes(data)
 
 
 def _raised(where: str, exc: BaseException) -> Message:
+    # Loaded when something is raised: a call that returns never needs it.
+    from . import _remote  # noqa: PLC0415
+
     return Message("raised", where, error=_remote.capture(exc))
 
 
@@ -290,7 +298,7 @@ def run_call(
     # If the parent is SIGKILLed, remove the shared-memory segments it owned
     # (locks, queues, arrays): nobody else would (SPEC §6).
     owner = parent.pid if parent is not None else None
-    start_lifeline(cleanup=None if owner is None else lambda: _segments.sweep(owner))
+    start_lifeline(cleanup=None if owner is None else lambda: _sweep(owner))
     if not print_errors:
         # The parent handles Ctrl-C for run(): it stops this child. A traceback
         # here would only be noise (SPEC: workers print no tracebacks).
@@ -332,6 +340,13 @@ def run_call(
         _send(conn, _raised(where, err))
         _fail(err, print_errors)
     _send(conn, Message("ok", where, data=data))
+
+
+def _sweep(owner: int) -> None:
+    """Remove the segments ``owner`` made (it died: nobody else will)."""
+    from . import _segments  # noqa: PLC0415 - a child whose parent lives never needs it
+
+    _segments.sweep(owner)
 
 
 def _fail(err: BaseException, print_errors: bool) -> NoReturn:
