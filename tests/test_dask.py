@@ -13,6 +13,7 @@ import functools
 import itertools
 import os
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -194,6 +195,23 @@ def test_shared_memory_objects_are_refused_with_what_to_do_instead(
     backend = dask_pool.backend
     assert isinstance(backend, DaskBackend)
     assert backend.shares_memory is False
+
+
+def _lock_at_six(x: int) -> object:
+    return threading.Lock() if x == 6 else x
+
+
+def test_an_unpicklable_result_names_its_input_index_not_its_place_in_the_batch(
+    dask_pool: parkit.Pool,
+) -> None:
+    # Items 4-7 travel as one batch: the error names item 6 of the input.
+    got = dask_pool.map(_lock_at_six, range(8), chunksize=4, errors="return")
+    assert got[:6] == [0, 1, 2, 3, 4, 5]
+    assert got[7] == 7
+    err = got[6]
+    assert isinstance(err, parkit.SerializationError)
+    assert (err.item_index, err.direction, err.stage) == (6, "result", "pickle")
+    assert "could not pickle the result of item 6, a lock, on " in str(err)
 
 
 def test_backend_dask_uses_the_active_client(dask_cluster: str) -> None:

@@ -77,8 +77,13 @@ _names = itertools.count(1)
 # --------------------------------------------------------------------------- the worker side
 
 
-def run_remote_batch(fn_blob: bytes, items_blob: bytes, star: bool, stop_on_error: bool) -> bytes:
+def run_remote_batch(
+    fn_blob: bytes, items_blob: bytes, star: bool, stop_on_error: bool, indices: list[int]
+) -> bytes:
     """Run one batch on a Dask worker; return every item's outcome as one pickle.
+
+    ``indices[k]`` is item ``k``'s index in the caller's input (what an error
+    about it names).
 
     The pickle holds ``(values, errors, busy, where)``: ``values[k]`` is item
     ``k``'s return value (``None`` where it raised, ``NOT_RUN`` after a failure
@@ -127,10 +132,11 @@ def run_remote_batch(fn_blob: bytes, items_blob: bytes, star: bool, stop_on_erro
             _wire.dumps(value, main="value")
         except BaseException as e:
             err = SerializationError(
-                f"could not pickle the result of item at position {pos} on {where}: "
-                f"{_wire.describe_error(e)}",
+                f"could not pickle the result of item {indices[pos]}, a "
+                f"{type(value).__qualname__}, on {where}: {_wire.describe_error(e)}",
                 direction="result",
                 stage="pickle",
+                item_index=indices[pos],
             )
             err.__cause__ = e
             errors[pos] = _remote.capture(err)
@@ -523,6 +529,7 @@ class DaskBackend:
                 pending.items_blob,
                 call.star,
                 call.stop_on_error,
+                [pending.batch.start + pos for pos in pending.positions],
                 pure=False,
                 key=f"parkit-{describe_callable(call.fn)}-{call.id}-{pending.batch.start}-"
                 f"{os.urandom(6).hex()}",
