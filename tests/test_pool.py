@@ -414,6 +414,16 @@ def test_nested_map_runs_serially_inside_a_worker(context: str) -> None:
     assert inner == [outer] * 4  # no new processes, no daemonic-children error
 
 
+def test_one_shot_map_runs_serially_in_a_daemonic_process(context: str) -> None:
+    # A daemonic process may not start children: the one-shot calls run in it.
+    p = parkit.Process(nested_pids, (3,), daemon=True, context=context)
+    p.start()
+    outer, inner = p.result(timeout=60)
+    p.join(60)
+    assert outer == p.pid
+    assert inner == [outer] * 3
+
+
 # ----------------------------------------------------------------- thread backend
 
 

@@ -382,6 +382,14 @@ def test_lock_release_when_unlocked_and_bounded_semaphore_overflow() -> None:
     plain.release(3)
     assert plain.get_value() == 3
     assert plain.statistics().holder_pids == ()
+    # The count is a 64-bit word: a release past it is refused whole.
+    with pytest.raises(ValueError, match=r"release\(9223372036854775805\) would take its count"):
+        plain.release(2**63 - 3)
+    assert plain.get_value() == 3
+    plain.release(2**63 - 4)
+    assert plain.get_value() == 2**63 - 1
+    with pytest.raises(ValueError, match="past the most a shared counter holds"):
+        plain.release()
 
 
 def test_a_semaphore_used_as_a_signal_has_no_holders_to_abandon() -> None:

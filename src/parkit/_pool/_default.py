@@ -5,12 +5,14 @@ reused, so the second call pays no start-up. Its workers leave after
 :data:`IDLE_TIMEOUT` seconds without work and come back on the next call;
 ``parkit.shutdown()`` releases everything now, and an ``atexit`` hook does at
 interpreter exit. Inside a pool worker the calls run serially (nested
-parallelism would multiply the processes), unless ``backend=`` says otherwise.
+parallelism would multiply the processes), and so they do in a daemonic
+process (which may not start children), unless ``backend=`` says otherwise.
 """
 
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
@@ -51,7 +53,9 @@ def _backend_for(
     check_options(chunksize=chunksize, timeout=timeout, errors=errors, workers=workers)
     refuse_workers(backend, workers)
     if backend is None:
-        if _loop.in_pool_worker():
+        if _loop.in_pool_worker() or multiprocessing.current_process().daemon:
+            # A pool worker (nested parallelism would multiply the processes),
+            # or a daemonic process, which may not start children at all.
             from .._backends._serial import SerialBackend  # noqa: PLC0415 - workers only
 
             return SerialBackend()  # nested call: no oversubscription

@@ -558,10 +558,19 @@ class Semaphore(_Acquirable):
         words[_NHELD] -= 1
 
     def _add(self, words: memoryview, n: int) -> None:
-        if words[_BOUND] and words[_VALUE] + n > words[_BOUND]:
-            raise ValueError(f"{self._WHAT} released too many times")
+        self._check_room(words, n)
         words[_VALUE] += n
         self._segment.changed(wake=bool(words[WAITERS]))
+
+    def _check_room(self, words: memoryview, n: int) -> None:
+        value = words[_VALUE] + n
+        if words[_BOUND] and value > words[_BOUND]:
+            raise ValueError(f"{self._WHAT} released too many times")
+        if value > WORD_MAX:
+            raise ValueError(
+                f"{self._WHAT}.release({n}) would take its count to {value}, past the "
+                f"most a shared counter holds ({WORD_MAX})"
+            )
 
     def _abandon(self, words: memoryview, dead: list[int]) -> bool | Any:
         pids = sorted({int(words[s]) for s in dead})
@@ -597,8 +606,8 @@ class Semaphore(_Acquirable):
         try:
             words = segment.words
             # _add(), inline: the hot half of a hand-off.
-            if words[_BOUND] and words[_VALUE] + n > words[_BOUND]:
-                raise ValueError(f"{self._WHAT} released too many times")
+            if words[_BOUND] or words[_VALUE] + n > WORD_MAX:
+                self._check_room(words, n)
             words[_VALUE] += n
             words[_SEQ] = (words[_SEQ] + 1) & 0x7FFF_FFFF
             if words[WAITERS]:
