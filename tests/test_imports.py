@@ -391,23 +391,15 @@ def test_run_child_imports_only_what_it_needs(method: str, tmp_path: Path) -> No
     # exception (_remote) or removing a dead parent's segments (_segments,
     # mmap) needs only when that happens.
     (tmp_path / "probe.py").write_text(_PROBE)
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_RUN_CHILD), method],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    modules = json.loads(done.stdout)
+    modules = json.loads(_run_args(_RUN_CHILD, method, cwd=tmp_path))
     assert "parkit._core._worker" in modules  # the probe ran in a parkit.run child
     assert _loaded(modules, (*NOT_IN_COLD_RUN, "parkit._core._segments", "mmap")) == []
 
 
-def _run_args(code: str, *args: str) -> str:
+def _run_args(code: str, *args: str, cwd: Path | None = None) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
