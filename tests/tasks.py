@@ -228,3 +228,22 @@ def slow_phases(arg: SlowToUnpickle) -> SlowToPickle:
     """Sleeps ``arg.seconds`` in each of the worker's phases: unpickle, function, pickle."""
     time.sleep(arg.seconds)
     return SlowToPickle(arg.seconds)
+
+
+def send_frame(writer: Any, data: bytes) -> None:
+    """Send one frame on a parkit ``_frames.Writer`` (test_frames.py)."""
+    writer.send_bytes(data)
+    writer.close()
+
+
+def fill_block(block: Any, value: int) -> None:
+    """Write ``value`` into every byte of a ``_segments.Block`` (test_frames.py)."""
+    view = block.memoryview()
+    view[:] = bytes([value]) * len(view)
+    view.release()
+
+
+def wait_for(ready: Any, gate: Any) -> None:
+    """Set ``ready``, then wait for ``gate`` (at most a minute)."""
+    ready.set()
+    gate.wait(60)

@@ -20,10 +20,11 @@ F_GETPIPE_SZ = 1032
 
 
 def test_channel_frames_round_trip_in_both_header_forms() -> None:
-    import multiprocessing
+    from parkit._core import _frames
 
-    r, w = multiprocessing.Pipe(duplex=False)
-    r2, w2 = multiprocessing.Pipe(duplex=False)
+    # The worker's ends (blocking) and the parent's, as the pool makes them.
+    r, w = _frames.pipe()
+    r2, w2 = _frames.pipe()
     channel = WorkerChannel(w, r2)
     try:
         assert channel.send(b"hello") is True
@@ -42,7 +43,7 @@ def test_channel_frames_round_trip_in_both_header_forms() -> None:
         assert frames == [b"one", b"", b"x" * 300_000]
         assert fcntl.fcntl(r2.fileno(), F_GETPIPE_SZ) == _channel._PIPE_SIZE
         # A large task frame grows the task pipe before it is written.
-        reader = threading.Thread(target=lambda: frames.append(r.recv_bytes()))
+        reader = threading.Thread(target=lambda: frames.append(bytes(r.recv_bytes())))
         reader.start()
         channel.send(b"y" * 300_000)
         while not channel.flush():

@@ -101,6 +101,13 @@ NOT_IN_COLD_POOL = (
     "parkit._backends._serial",
 )
 
+#: What parkit's processes and pools never load unless the start method is
+#: forkserver (whose server speaks multiprocessing.connection): parkit's pipes
+#: and shared blocks are its own (_core/_frames.py, _segments.Block), since
+#: multiprocessing.connection and multiprocessing.heap import tempfile (with
+#: shutil, random, bz2, lzma), ~3-4 ms of a cold start.
+NOT_WITHOUT_FORKSERVER = ("multiprocessing.connection", "multiprocessing.heap", "tempfile")
+
 #: A worker may load at most this many times the modules of a stdlib Pool worker.
 MODULES_RATIO = 1.25
 
@@ -260,6 +267,9 @@ def test_pool_worker_imports_only_what_it_needs(method: str, tmp_path: Path) -> 
     assert "parkit._backends._process._loop" in ours  # the probe ran in a parkit worker
     assert "multiprocessing.pool" in stdlib
     assert _loaded(ours, NOT_IN_WORKER) == []
+    if method == "spawn":
+        assert _loaded(ours, NOT_WITHOUT_FORKSERVER) == []
+        assert "tempfile" in stdlib  # what this saves
     assert len(ours) <= MODULES_RATIO * len(stdlib), sorted(set(ours) - set(stdlib))
 
 
@@ -288,6 +298,8 @@ def test_cold_pool_start_loads_only_what_it_needs(context: str) -> None:
     assert "parkit._pool._default" in modules
     assert _loaded(modules, NOT_IN_COLD_POOL) == []
     assert ("multiprocessing.spawn" in modules) == (context != "fork")
+    if context != "forkserver":
+        assert _loaded(modules, NOT_WITHOUT_FORKSERVER) == []
 
 
 _COMPILES = """
@@ -355,7 +367,9 @@ _COLD_RUN = """
 
 
 #: What a parkit.run whose function raises nothing never needs: the parent
-#: rebuilds no exception and forwards no log record (logging never imported).
+#: rebuilds no exception and forwards no log record (logging never imported);
+#: nothing fails, so no parkit error class is needed; no segment is mapped; no
+#: CPU set is checked.
 NOT_IN_COLD_RUN = (
     "traceback",
     "dataclasses",
@@ -363,6 +377,9 @@ NOT_IN_COLD_RUN = (
     "typing",
     "parkit._core._remote",
     "parkit._core._logs",
+    "parkit.errors",
+    "parkit._core._cpus",
+    "mmap",
 )
 
 
@@ -372,6 +389,8 @@ def test_cold_run_loads_no_traceback_module(context: str) -> None:
     modules = json.loads(_run_args(_COLD_RUN, context))
     assert "parkit._process" in modules
     assert _loaded(modules, NOT_IN_COLD_RUN) == []
+    if context != "forkserver":
+        assert _loaded(modules, NOT_WITHOUT_FORKSERVER) == []
 
 
 _RUN_CHILD = """
@@ -394,6 +413,8 @@ def test_run_child_imports_only_what_it_needs(method: str, tmp_path: Path) -> No
     modules = json.loads(_run_args(_RUN_CHILD, method, cwd=tmp_path))
     assert "parkit._core._worker" in modules  # the probe ran in a parkit.run child
     assert _loaded(modules, (*NOT_IN_COLD_RUN, "parkit._core._segments", "mmap")) == []
+    if method == "spawn":
+        assert _loaded(modules, NOT_WITHOUT_FORKSERVER) == []
 
 
 def _run_args(code: str, *args: str, cwd: Path | None = None) -> str:
@@ -441,3 +462,32 @@ def test_pool_broken_at_interpreter_exit(context: str) -> None:
     # cannot be imported any more (it registers an exit hook): the pool must
     # still fail its pending work with PoolBroken, not kill its I/O thread.
     assert _run_args(_AT_EXIT, context) == "PoolBroken True the pool was terminated\n"
+
+
+@pytest.mark.parametrize(
+    "module", ["parkit._process", "parkit._pool._default", "parkit._backends._process._engine"]
+)
+def test_exit_hooks_are_registered_after_multiprocessing_s(module: str) -> None:
+    # atexit runs the last registered first: multiprocessing's exit handler,
+    # which joins every non-daemonic child, must be registered (by importing
+    # multiprocessing.util) before the module's own hook, which stops or
+    # drains those children; else the interpreter's exit waits for ever on a
+    # pool worker that is still running (test_pool_broken_at_interpreter_exit).
+    code = f"""
+        import atexit
+        import sys
+
+        registered = []
+        register = atexit.register
+
+        def spy(fn, *args, **kwargs):
+            registered.append((fn.__module__, "multiprocessing.util" in sys.modules))
+            return register(fn, *args, **kwargs)
+
+        atexit.register = spy
+        import {module}
+        print(sorted(set(registered)))
+        """
+    hooks = ast.literal_eval(_run(code))
+    assert (module, True) in hooks
+    assert (module, False) not in hooks

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing
-import multiprocessing.connection
 import multiprocessing.process
 import sys
 import threading
@@ -13,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
-from ._core import _platform, _segments, _wire
+from ._core import _frames, _platform, _segments, _wire
 from ._core._checks import (
     check_bool,
     check_callable,
@@ -26,13 +25,12 @@ from ._core._checks import (
 from ._core._context import (
     MAIN_IMPORT_EXITCODE,
     ContextLike,
+    join_process,
     main_module_path,
     resolve_context,
     start_process,
 )
-from ._core._cpus import check_cpus
-from ._core._worker import LOG_TAG, Message, Payload, describe_callable, run_call
-from .errors import TaskTimeout
+from ._core._worker import LOG_TAG, Message, Payload, describe_callable, read_message, run_call
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
@@ -132,12 +130,17 @@ class Process(Generic[R]):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, not {show(name)}")
         check_bool(daemon, "daemon", none=True)
-        self._cpus = check_cpus(cpus)
+        self._cpus: frozenset[int] | None = None
+        if cpus is not None:
+            from ._core._cpus import check_cpus  # noqa: PLC0415 - only a pinned child needs it
+
+            self._cpus = check_cpus(cpus)
         self._worker_logging = check_bool(worker_logging, "worker_logging")
         self._ctx = resolve_context(context)
         self._target = target
-        self._reader, writer = self._ctx.Pipe(duplex=False)
-        self._writer: multiprocessing.connection.Connection | None = writer
+        # Not self._ctx.Pipe(): see _core/_frames.py.
+        self._reader, writer = _frames.pipe()
+        self._writer: _frames.Writer | None = writer
         self._process: multiprocessing.process.BaseProcess = self._ctx.Process(  # type: ignore[attr-defined]
             target=run_call,
             args=(
@@ -227,7 +230,7 @@ class Process(Generic[R]):
         timeout = wait_timeout(timeout, negative_waits_not=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         self._wait_message(deadline)
-        self._process.join(_remaining(deadline))
+        join_process(self._process, _remaining(deadline))
         if self._process.exitcode is not None:
             if self._pump is not None:
                 # Ended: the pump is handing on its last records, if any.
@@ -338,12 +341,12 @@ class Process(Generic[R]):
                 return True
             sentinel = self._process.sentinel
             while True:
-                ready = multiprocessing.connection.wait(
-                    [self._reader, sentinel], _remaining(deadline)
+                ready = _platform.wait_readable(
+                    [self._reader.fileno(), sentinel], _remaining(deadline)
                 )
                 if not ready:
                     return False
-                if self._reader in ready:
+                if self._reader.fileno() in ready:
                     try:
                         raw = self._reader.recv_bytes()
                     except (EOFError, OSError):
@@ -351,7 +354,7 @@ class Process(Generic[R]):
                         # complete message: a crash, read from the exit code.
                         self._reader.close()
                         return True
-                    self._message = _wire.loads(raw)
+                    self._message = read_message(raw)
                     return True
                 # Only the sentinel: the child ended. It may have sent its
                 # message just before; poll once without blocking.
@@ -364,8 +367,8 @@ class Process(Generic[R]):
         reader, sentinel = self._reader, self._process.sentinel
         try:
             while True:
-                ready = multiprocessing.connection.wait([reader, sentinel])
-                if reader in ready:
+                ready = _platform.wait_readable([reader.fileno(), sentinel], None)
+                if reader.fileno() in ready:
                     if not self._take(reader):
                         return
                     continue
@@ -378,7 +381,7 @@ class Process(Generic[R]):
         finally:
             self._outcome.set()
 
-    def _take(self, reader: multiprocessing.connection.Connection) -> bool:
+    def _take(self, reader: _frames.Reader) -> bool:
         """Read one frame; False at EOF."""
         try:
             raw = reader.recv_bytes()
@@ -389,7 +392,7 @@ class Process(Generic[R]):
 
             _logs.emit(memoryview(raw)[1:])
             return True
-        self._message = _wire.loads(raw)
+        self._message = read_message(raw)
         self._outcome.set()
         return True
 
@@ -541,6 +544,8 @@ def run(
     try:
         if not process._wait_message(deadline):
             assert timeout is not None  # no deadline: _wait_message waited for the message
+            from .errors import TaskTimeout  # noqa: PLC0415 - parkit.errors: ~0.3 ms of a cold start
+
             raise TaskTimeout(timeout, what=describe_callable(fn)) from None
         try:
             return process.result()

@@ -45,6 +45,15 @@ import contextlib
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
+
+# Before any parkit module registers an exit hook (they all import this one
+# first), so that theirs run before multiprocessing's: atexit is last in,
+# first out, and multiprocessing.util registers _exit_function when it is
+# imported, which joins every non-daemonic child, and would wait for ever on a
+# pool worker or a parkit.Process child that parkit's hooks stop or drain.
+# (The first process start imports it anyway; parkit no longer loads
+# multiprocessing.connection, which used to bring it in early: _frames.py.)
+import multiprocessing.util
 import os
 import signal
 import sys
@@ -64,6 +73,7 @@ __all__ = [
     "ContextLike",
     "available_methods",
     "default_context",
+    "join_process",
     "main_module_path",
     "preserving_global_start_method",
     "resolve_context",
@@ -339,6 +349,26 @@ def _forget_children_after_fork() -> None:
 
 
 _platform.after_fork_in_child(_forget_children_after_fork)
+
+
+def join_process(process: multiprocessing.process.BaseProcess, timeout: float | None) -> None:
+    """``process.join(timeout)``, waiting for the timeout here.
+
+    The stdlib's join with a timeout imports ``multiprocessing.connection`` (and
+    ``tempfile`` with it), which parkit's processes do without (``_frames.py``).
+    The same semantics otherwise: it waits on the process's sentinel, then
+    reaps it; a process not started, closed, or not this process's child gets
+    the stdlib's error.
+    """
+    if (
+        timeout is not None
+        and process.is_alive()
+        and not _platform.wait_readable([process.sentinel], max(0.0, timeout))
+    ):
+        return
+    # Ended (its sentinel says so; the stdlib's join then reaps it the same
+    # way), or not joinable (the stdlib's join raises its error).
+    process.join()
 
 
 def start_process(process: Any, report: ChildReport) -> None:

@@ -67,6 +67,7 @@ __all__ = [
     "after_fork_in_child",
     "describe",
     "not_on_windows",
+    "wait_readable",
 ]
 
 #: The private test switch (see the module's docstring).
@@ -173,6 +174,23 @@ def after_fork_in_child(hook: Callable[[], object]) -> None:
     """``os.register_at_fork(after_in_child=hook)`` where processes fork."""
     if FORK_HOOKS:
         os.register_at_fork(after_in_child=hook)
+
+
+def wait_readable(fds: list[int], timeout: float | None) -> list[int]:
+    """Those of ``fds`` that are readable (data, end of file, hang-up) within ``timeout`` s.
+
+    ``multiprocessing.connection.wait`` for plain file descriptors, without
+    importing ``multiprocessing.connection`` (and ``tempfile`` with it).
+    ``None`` waits for as long as it takes; an empty list means time ran out.
+    """
+    if POLL:
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return [fd for fd, _ in poller.poll(ms)]
+    readable, _, _ = select.select(fds, [], [], timeout)
+    return readable
 
 
 def not_on_windows(what: str, needs: str, instead: str) -> None:

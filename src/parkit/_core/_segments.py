@@ -10,7 +10,8 @@ rule covers them all::
            |            |        10 hex digits (a counter for messages)
            |            "p" (a pool's parent), "w<pid>" (a pool worker),
            |            "sa" (SharedArray), "val" (Value/Array), "sync" (sync
-           |            objects), "q" (a queue's data area, see below)
+           |            objects), "q" (a queue's data area, see below),
+           |            "b" (a :class:`Block`, removed as soon as it is made)
            the process whose death makes the segment garbage
 
 At most 30 characters where pids have at most 5 digits (macOS: ``shm_open``
@@ -53,7 +54,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import mmap
 import os
 import stat
 import weakref
@@ -62,11 +62,16 @@ from . import _platform
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
+    # Imported where a segment is mapped: a process that only names, creates
+    # or sweeps segments (a parkit.run parent, a pool that sends nothing out
+    # of band) does without it.
+    import mmap
     from typing import Any
 
 __all__ = [
     "DIR",
     "FILES",
+    "Block",
     "SegmentGone",
     "attach",
     "available",
@@ -344,6 +349,8 @@ def fill(fd: int, size: int, pieces: list[tuple[int, memoryview]]) -> None:
             while written < raw.nbytes:
                 written += os.pwrite(fd, raw[written:], at + written)
         return
+    import mmap  # noqa: PLC0415 - on first mapping (see the imports above)
+
     with mmap.mmap(fd, size) as region:
         for at, raw in pieces:
             region[at : at + raw.nbytes] = raw
@@ -363,6 +370,8 @@ def map_received(name: str, what: str) -> mmap.mmap:
     try:
         discard(name)  # mapped or not, nobody needs the name any more
         size = os.fstat(fd).st_size
+        import mmap  # noqa: PLC0415 - on first mapping (see the imports above)
+
         if FILES:
             return mmap.mmap(
                 fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE
@@ -398,6 +407,8 @@ def map_new(writer: str, size: int, what: str, instead: str) -> tuple[str, mmap.
     name = new_name(writer)
     size = max(size, 1)
     fd = create(name, size)
+    import mmap  # noqa: PLC0415 - on first mapping (see the imports above)
+
     try:
         region = mmap.mmap(fd, size)
     except BaseException:
@@ -408,6 +419,72 @@ def map_new(writer: str, size: int, what: str, instead: str) -> tuple[str, mmap.
     return name, region
 
 
+class Block:
+    """Shared memory without a name, for this process and the children it starts.
+
+    A segment removed as soon as it is made: nothing is left to sweep, whoever
+    dies. Forked children inherit the mapping; spawn and forkserver children
+    get the descriptor while they start (pickled as ``multiprocessing`` passes
+    a ``Connection``'s) and map it. ``multiprocessing.heap.BufferWrapper`` does
+    the same, but imports ``tempfile`` (~3 ms of a cold start, see
+    ``_frames.py``).
+    """
+
+    __slots__ = ("_fd", "_region", "size")
+
+    def __init__(self, size: int, what: str) -> None:
+        """``size`` bytes, zeroed; ``what`` names it in errors (``OSError``)."""
+        import mmap  # noqa: PLC0415 - on first mapping (see the imports above)
+
+        self._fd = -1
+        name = new_name("b")
+        self.size = max(size, 1)
+        fd = create(name, self.size)
+        discard(name)  # children get the descriptor, never the name
+        try:
+            self._region = mmap.mmap(fd, self.size)
+        except OSError as e:
+            os.close(fd)
+            raise OSError(e.errno, f"could not map the {what}: {e.strerror}") from e
+        self._fd = fd
+
+    def memoryview(self) -> memoryview:
+        """The block's bytes."""
+        return memoryview(self._region)
+
+    def close(self) -> None:
+        """Close the descriptor (children started from now on can't get it); the
+        mapping stays while anything uses it."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Loaded by multiprocessing.context, which started this pickling.
+        from multiprocessing import reduction  # noqa: PLC0415
+
+        if self._fd < 0:
+            raise ValueError("the shared block was closed")
+        return (_rebuild_block, (reduction.DupFd(self._fd), self.size))
+
+
+def _rebuild_block(dup: Any, size: int) -> Block:
+    import mmap  # noqa: PLC0415 - on first mapping (see the imports above)
+
+    block = Block.__new__(Block)
+    block.size = size
+    block._fd = -1  # mapped: the descriptor is not needed any more
+    fd = dup.detach()
+    try:
+        block._region = mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+    return block
+
+
 def map_existing(name: str, size: int, what: str) -> mmap.mmap:
     """Map the existing segment ``name`` (``size`` bytes, as made by :func:`map_new`).
 
@@ -415,6 +492,8 @@ def map_existing(name: str, size: int, what: str) -> mmap.mmap:
         SegmentGone: its owner removed it already.
     """
     fd = attach(name, what)
+    import mmap  # noqa: PLC0415 - on first mapping (see the imports above)
+
     try:
         return mmap.mmap(fd, max(size, 1))
     finally:

@@ -34,11 +34,11 @@ from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.reduction import ForkingPickler
 
-from ..errors import SerializationError
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
     from typing import Any, Literal, TypeAlias
+
+    from ..errors import SerializationError
 
 __all__ = [
     "ForkedMain",
@@ -263,6 +263,7 @@ def dumps(
     main: MainPolicy = "auto",
     buffer_callback: Callable[[pickle.PickleBuffer], bool] | None = None,
     on_retry: Callable[[], None] | None = None,
+    prefix: bytes = b"",
 ) -> bytes:
     """Pickle ``obj`` for another process.
 
@@ -274,9 +275,11 @@ def dumps(
         on_retry: called before pickling starts again by value, after the fast
             pickler gave up part-way (``buffer_callback`` is then called again
             for every buffer, from the first).
+        prefix: bytes to put before the pickle (a frame's tag), written into
+            the same buffer rather than copied in front of it afterwards.
 
     Returns:
-        The pickle, protocol 5.
+        ``prefix`` and the pickle, protocol 5.
 
     Raises:
         Exception: whatever the pickler raised (``PicklingError``, ``TypeError``,
@@ -284,6 +287,7 @@ def dumps(
             wrap it in :class:`parkit.SerializationError`, which knows the direction.
     """
     buf = io.BytesIO()
+    buf.write(prefix)
     pickler = _FastPickler(buf, PROTOCOL, buffer_callback=buffer_callback)
     pickler.main_policy = main
     try:
@@ -303,6 +307,7 @@ def dumps(
     from ._byvalue import ByValuePickler  # noqa: PLC0415
 
     buf = io.BytesIO()
+    buf.write(prefix)
     ByValuePickler(buf, main, buffer_callback).dump(obj)
     return buf.getvalue()
 
@@ -337,6 +342,10 @@ def serialization_error(
     The one place that words these errors, so that every path (pool, executor,
     ``Process``, ``run``) says the same thing for the same failure.
     """
+    # Loaded on first use: parkit.errors defines ~20 classes (~0.3 ms of a
+    # cold start) that a call which fails nowhere never needs.
+    from ..errors import SerializationError  # noqa: PLC0415
+
     err = SerializationError(
         f"could not {stage} {what}: {describe_error(cause)}",
         direction=direction,

@@ -11,11 +11,13 @@ One call in one child (``parkit.Process``, ``parkit.run``)::
         forkserver); inherited (fork)                exits the child if the parent dies
                                                    fn, args, kwargs = payload.load()
                                                    outcome = fn(*args, **kwargs)
-    result():  wait([reader, sentinel]) <--------- conn.send_bytes(dumps(Message))
+    result():  wait([reader, sentinel]) <--------- conn.send_bytes(RESULT_TAG + dumps(outcome))
+                                                     (or dumps(Message) if it raised)
       reader ready: read the one Message            then the child exits
       sentinel first, nothing sent: WorkerCrashed
 
-The child sends exactly one :class:`Message`. The parent holds only the reading
+The child sends exactly one outcome, read back as a :class:`Message` by
+:func:`read_message` (after any log records). The parent holds only the reading
 end of that pipe (it closes its copy of the writing end right after the start),
 so a child that dies before sending gives EOF, never a silent wait (FAULTS F26).
 """
@@ -25,7 +27,6 @@ from __future__ import annotations
 import _thread
 import contextlib
 import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import sys
@@ -37,10 +38,11 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5
 if TYPE_CHECKING:
     from typing import Any, Literal, NoReturn
 
-    from . import _logs, _remote
+    from . import _frames, _logs, _remote
 
 __all__ = [
     "LOG_TAG",
+    "RESULT_TAG",
     "Message",
     "Payload",
     "WorkerInfo",
@@ -48,6 +50,7 @@ __all__ = [
     "describe_callable",
     "forward_logs",
     "parent_gone",
+    "read_message",
     "run_call",
     "set_affinity",
     "start_lifeline",
@@ -89,7 +92,8 @@ class Message:
 
     ``kind`` is ``"ok"`` (``data`` is the pickled return value, kept as bytes so
     that a result that fails to unpickle in the parent is told apart from one
-    that failed in the worker) or ``"raised"`` (``error`` is the captured
+    that failed in the worker; it travels as a :data:`RESULT_TAG` frame, not
+    as a pickled Message) or ``"raised"`` (``error`` is the captured
     exception; ``exitcode`` is what the child exits with afterwards).
 
     A plain class, not a dataclass: ``dataclasses`` imports ``inspect``, ~1 MiB
@@ -100,7 +104,7 @@ class Message:
         self,
         kind: Literal["ok", "raised"],
         where: str,
-        data: bytes = b"",
+        data: bytes | memoryview = b"",
         error: _remote.ExceptionRecord | None = None,
     ) -> None:
         self.kind = kind
@@ -240,18 +244,30 @@ def forward_logs(levels: _logs.Levels, send: Callable[[bytes], object]) -> None:
 #: A pickle of protocol >= 2 starts with b"\x80": a frame of ``parkit.Process``'s
 #: result pipe that starts with this byte is a log record, not the Message.
 LOG_TAG = b"L"
+#: ... and one that starts with this byte is what the call returned, pickled:
+#: the common outcome travels without a pickled :class:`Message` around it
+#: (read back by :func:`read_message`).
+RESULT_TAG = b"R"
 
 # Log records go on the result pipe from whichever thread logs: one frame at a time.
 _send_lock = _thread.allocate_lock()
 
 
-def _send(conn: multiprocessing.connection.Connection, message: Message) -> None:
+def _send(conn: _frames.Writer, message: Message) -> None:
     data = _wire.dumps(message, main="reference")
     with _send_lock:
         conn.send_bytes(data)
 
 
-def _send_log(conn: multiprocessing.connection.Connection, record: bytes) -> None:
+def read_message(frame: bytes | bytearray) -> Message:
+    """The :class:`Message` of a frame that is not a log record."""
+    if frame[:1] == RESULT_TAG:
+        return Message("ok", "", data=memoryview(frame)[1:])
+    message: Message = _wire.loads(frame)
+    return message
+
+
+def _send_log(conn: _frames.Writer, record: bytes) -> None:
     data = LOG_TAG + record
     with _send_lock:
         conn.send_bytes(data)
@@ -266,7 +282,7 @@ def _raised(where: str, exc: BaseException) -> Message:
 
 def run_call(
     payload: Payload,
-    conn: multiprocessing.connection.Connection,
+    conn: _frames.Writer,
     print_errors: bool,
     logs: _logs.Levels | None = None,
     cpus: frozenset[int] | None = None,
@@ -329,7 +345,7 @@ def run_call(
             raise
         sys.exit(1)
     try:
-        data = _wire.dumps(result, main="reference")
+        data = _wire.dumps(result, main="reference", prefix=RESULT_TAG)
     except BaseException as e:
         err = _wire.serialization_error(
             f"the result of {describe_callable(fn)}, a {type(result).__qualname__}",
@@ -339,7 +355,8 @@ def run_call(
         )
         _send(conn, _raised(where, err))
         _fail(err, print_errors)
-    _send(conn, Message("ok", where, data=data))
+    with _send_lock:
+        conn.send_bytes(data)
 
 
 def _sweep(owner: int) -> None:

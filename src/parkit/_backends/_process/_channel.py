@@ -6,8 +6,8 @@ task to worker *k* while *k* writes a large result back; both pipes fill and
 both wait for ever. So both ends held by the parent are non-blocking; a frame
 that does not fit goes to :attr:`WorkerChannel.pending` and the I/O thread waits for
 the pipe to become writable. Frames use ``multiprocessing.connection``'s
-framing (see :mod:`parkit._backends._process._loop`), which the worker reads and writes with
-ordinary blocking ``Connection`` calls.
+framing (see :mod:`parkit._core._frames`), which the worker reads and writes with
+the blocking ends of ``_frames``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
-from multiprocessing.connection import Connection
 
-from ..._core import _platform
+from ..._core import _frames, _platform
 
 if _platform.PIPE_RESIZE:
     import fcntl
@@ -40,16 +39,10 @@ def _grow(fd: int) -> None:
             fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
 
 
-def _header(n: int) -> bytes:
-    if n > 0x7FFFFFFF:
-        return (-1).to_bytes(4, "big", signed=True) + n.to_bytes(8, "big")
-    return n.to_bytes(4, "big", signed=True)
-
-
 class WorkerChannel:
     """Write tasks to and read results from one worker without blocking."""
 
-    def __init__(self, tasks: Connection, results: Connection) -> None:
+    def __init__(self, tasks: _frames.Writer, results: _frames.Reader) -> None:
         self._tasks = tasks
         self._results = results
         self.task_fd = tasks.fileno()
@@ -68,7 +61,7 @@ class WorkerChannel:
         Raises:
             BrokenPipeError: the worker is gone (its sentinel tells the rest).
         """
-        header = _header(len(frame))
+        header = _frames.header(len(frame))
         if not self._tasks_grown and len(frame) >= _DEFAULT_PIPE_SIZE:
             self._tasks_grown = True
             _grow(self.task_fd)

@@ -761,7 +761,7 @@ class ProcessEngine:
     def _on_exit(self, w: Worker) -> None:
         """``w``'s process ended: account for every job it had."""
         self._on_readable(w)  # results it sent before dying still count
-        w.process.join(1.0)
+        _context.join_process(w.process, 1.0)
         exitcode = w.process.exitcode
         jobs = list(w.inflight)
         w.inflight.clear()

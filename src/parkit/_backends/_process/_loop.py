@@ -33,16 +33,15 @@ worker pays one shared-memory store per item, the parent reads it only when
 something went wrong.
 
 Frames on both pipes use ``multiprocessing.connection``'s framing (a 4-byte
-big-endian signed length, or -1 and an 8-byte length), so the worker can use
-``Connection.recv_bytes``/``send_bytes`` and the parent can parse and write the
-same bytes without blocking.
+big-endian signed length, or -1 and an 8-byte length): the worker reads and
+writes them with the blocking ends of ``_core/_frames.py``, the parent parses
+and writes the same bytes without blocking (``_channel.py``).
 """
 
 from __future__ import annotations
 
 import _thread
 import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
 import signal
@@ -57,7 +56,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5
 if TYPE_CHECKING:
     from typing import Any, Literal
 
-    from ..._core import _logs
+    from ..._core import _frames, _logs
 
 __all__ = [
     "CANCEL_RING",
@@ -141,7 +140,7 @@ _send_lock = _thread.allocate_lock()
 
 
 def _send(
-    conn: multiprocessing.connection.Connection,
+    conn: _frames.Writer,
     kind: int,
     seq: int,
     busy: int,
@@ -239,8 +238,8 @@ def _cancelled(mv: memoryview, ring_at: int, call_id: int, first: int) -> bool:
 
 
 def worker_main(
-    tasks: multiprocessing.connection.Connection,
-    results: multiprocessing.connection.Connection,
+    tasks: _frames.Reader,
+    results: _frames.Writer,
     shared: Any,
     index: int,
     workers: int,
@@ -257,7 +256,7 @@ def worker_main(
         tasks: reading end of this worker's task pipe.
         results: writing end of this worker's result pipe.
         shared: the pool's shared int64 words (slots, then the cancel ring), a
-            ``multiprocessing.heap.BufferWrapper``.
+            :class:`parkit._core._segments.Block`.
         index: this worker's slot number.
         workers: how many slots there are (where the cancel ring starts).
         init: the initializer and its arguments, run once before the first task.
@@ -290,7 +289,7 @@ def worker_main(
     # If the parent dies, segments it or this worker wrote can't be unlinked
     # by their receivers: remove them all (_oob.py).
     _worker.start_lifeline(cleanup=lambda: _segments.sweep(owner))
-    mv = shared.create_memoryview().cast(SLOT_FORMAT)
+    mv = shared.memoryview().cast(SLOT_FORMAT)
     at = index * SLOT
     mv[at + 3] = os.getpid()
     if logs is not None:
@@ -339,8 +338,8 @@ def _dump_profile(profiler: Any, directory: str) -> None:
 
 
 def _serve(
-    tasks: multiprocessing.connection.Connection,
-    results: multiprocessing.connection.Connection,
+    tasks: _frames.Reader,
+    results: _frames.Writer,
     mv: memoryview,
     at: int,
     ring_at: int,

@@ -13,13 +13,12 @@ Only the engine's I/O thread uses these (see ``_engine.py``).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing.heap
 import selectors
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 
-from ..._core import _context, _segments, _worker
+from ..._core import _context, _frames, _segments, _worker
 from . import _loop
 from ._channel import WorkerChannel
 from ._jobs import Job
@@ -45,16 +44,14 @@ class StatusBoard:
 
     def __init__(self, workers: int) -> None:
         words = workers * _loop.SLOT + 2 * _loop.CANCEL_RING
-        # The block ``ctx.RawArray`` would allocate, without the ctypes array
-        # around it: ``multiprocessing.sharedctypes`` and ``ctypes`` cost ~3 ms
-        # of a cold start, in the parent and, to unpickle it, in every spawn or
-        # forkserver worker. A BufferWrapper pickles (fd passing) while a
-        # process starts, as RawArray does, and is freed when this board goes.
-        self.shared = multiprocessing.heap.BufferWrapper(8 * words)
-        self._mv = self.shared.create_memoryview().cast(_loop.SLOT_FORMAT)
-        # Heap blocks are reused: clear what a freed board left (RawArray did).
-        for k in range(words):
-            self._mv[k] = 0
+        # A plain shared block, zeroed, without the ctypes array of
+        # ``ctx.RawArray`` (``multiprocessing.sharedctypes`` and ``ctypes`` cost
+        # ~3 ms of a cold start, in the parent and, to unpickle it, in every
+        # spawn or forkserver worker) and without ``multiprocessing.heap``
+        # (which imports tempfile). It pickles (fd passing) while a worker
+        # starts, and is freed when this board goes.
+        self.shared = _segments.Block(8 * words, "pool's status board")
+        self._mv = self.shared.memoryview().cast(_loop.SLOT_FORMAT)
         self._ring_at = workers * _loop.SLOT
         self._ring_next = 0
 
@@ -180,8 +177,9 @@ class Worker:
             Exception: what starting the process raised (nothing is left open).
         """
         board.starting(slot)
-        task_r, task_w = ctx.Pipe(duplex=False)
-        result_r, result_w = ctx.Pipe(duplex=False)
+        # Not ctx.Pipe(): see _core/_frames.py.
+        task_r, task_w = _frames.pipe()
+        result_r, result_w = _frames.pipe()
         process = ctx.Process(
             target=_loop.worker_main,
             args=(
@@ -278,7 +276,7 @@ def stop_all(workers: Iterable[Worker], sel: selectors.BaseSelector | None, owne
         w.channel.close_tasks()
     deadline = time.monotonic() + EXIT_GRACE
     for w in workers:
-        w.process.join(max(0.0, deadline - time.monotonic()))
+        _context.join_process(w.process, deadline - time.monotonic())
         if w.process.exitcode is None:
             w.process.kill()
             w.process.join()

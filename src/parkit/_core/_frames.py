@@ -1,0 +1,157 @@
+"""Blocking, framed pipe ends for parkit's own children, without ``multiprocessing.connection``.
+
+What a ``parkit.Process`` child sends its parent and what a pool's workers read
+and write travel on plain ``os.pipe()`` pairs, framed as
+``multiprocessing.connection`` frames them (so that one parser, the pool's
+non-blocking :class:`~parkit._backends._process._channel.WorkerChannel`, reads
+both)::
+
+    [length: 4 bytes, big-endian, signed] [bytes]          length <= 0x7FFFFFFF
+    [-1: 4 bytes] [length: 8 bytes, big-endian] [bytes]     longer
+
+They are not ``Connection`` objects because ``multiprocessing.connection``
+imports ``tempfile`` (and ``shutil``, ``random``, ``bz2``, ``lzma`` with it):
+about 16 million instructions of a fresh interpreter, 3-4 ms of a cold start,
+paid in the parent and again in every spawn child that unpickles a
+``Connection``. Only the start method ``forkserver`` loads it anyway (its server
+speaks ``Connection``).
+
+An end pickles only while ``multiprocessing`` starts a process (spawn,
+forkserver), passing its descriptor as a ``Connection``'s is passed
+(``multiprocessing.reduction.DupFd``); under fork it is inherited.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import _platform
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["Reader", "Writer", "header", "pipe"]
+
+# Frames up to this size go out in one write, header and bytes joined: one
+# system call (multiprocessing joins them up to 16 KiB).
+_JOIN_BELOW = 1 << 16
+_LONG = 0x7FFFFFFF
+
+
+def header(size: int) -> bytes:
+    """The header of a frame of ``size`` bytes."""
+    if size > _LONG:
+        return (-1).to_bytes(4, "big", signed=True) + size.to_bytes(8, "big")
+    return size.to_bytes(4, "big", signed=True)
+
+
+class _End:
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def fileno(self) -> int:
+        if self._fd < 0:
+            raise OSError("the pipe end is closed")
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Loaded by multiprocessing.context, which started this pickling.
+        from multiprocessing import reduction  # noqa: PLC0415
+
+        return (_rebuild, (type(self), reduction.DupFd(self.fileno())))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} fd={self._fd}>"
+
+
+def _rebuild(cls: type[_End], dup: Any) -> _End:
+    return cls(dup.detach())
+
+
+class Writer(_End):
+    """The writing end: whole frames, blocking while the pipe is full."""
+
+    __slots__ = ()
+
+    def send_bytes(self, data: bytes) -> None:
+        """Write one frame of ``data``.
+
+        Raises:
+            OSError: the write failed (``BrokenPipeError``: the reader is gone).
+        """
+        fd = self.fileno()
+        head = header(len(data))
+        if len(data) < _JOIN_BELOW:
+            _write_all(fd, head + data)
+        else:
+            _write_all(fd, head)
+            _write_all(fd, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class Reader(_End):
+    """The reading end: whole frames, blocking until one is complete."""
+
+    __slots__ = ()
+
+    def recv_bytes(self) -> bytes | bytearray:
+        """Read one frame.
+
+        Raises:
+            EOFError: the pipe ended before a whole frame (every writer is gone).
+            OSError: the read failed.
+        """
+        fd = self.fileno()
+        size = int.from_bytes(_read(fd, 4), "big", signed=True)
+        if size == -1:
+            size = int.from_bytes(_read(fd, 8), "big")
+        return _read(fd, size)
+
+    def poll(self, timeout: float | None = 0.0) -> bool:
+        """Whether there is something to read (or the end of the pipe) within ``timeout`` s."""
+        return bool(_platform.wait_readable([self.fileno()], timeout))
+
+
+def _read(fd: int, size: int) -> bytes | bytearray:
+    if size == 0:
+        return b""
+    first = os.read(fd, size)
+    if len(first) == size:
+        return first
+    if not first:
+        raise EOFError("the pipe ended")
+    buf = bytearray(size)
+    buf[: len(first)] = first
+    view, got = memoryview(buf), len(first)
+    while got < size:
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            raise EOFError("the pipe ended in the middle of a frame")
+        got += n
+    return buf
+
+
+def pipe() -> tuple[Reader, Writer]:
+    """A new one-way pipe: its reading end and its writing end."""
+    r, w = os.pipe()
+    return Reader(r), Writer(w)
