@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import os
 
-from . import _platform
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
     from typing import Any
@@ -129,6 +127,9 @@ class Reader(_End):
 
     def poll(self, timeout: float | None = 0.0) -> bool:
         """Whether there is something to read (or the end of the pipe) within ``timeout`` s."""
+        # Loaded here: a child, which only writes, does without it.
+        from . import _platform  # noqa: PLC0415
+
         return bool(_platform.wait_readable([self.fileno()], timeout))
 
 
