@@ -68,6 +68,9 @@ NOT_IN_WORKER = (
     "multiprocessing.sharedctypes",
     # Formats an exception that travels; nothing raised here.
     "traceback",
+    # Captures one, and parkit's error classes: loaded when something raises.
+    "parkit._core._remote",
+    "parkit.errors",
 )
 
 #: What a fresh interpreter that starts a process pool, maps and shuts it down
@@ -333,8 +336,11 @@ import sys
 
 
 def stub_compiled(_: object) -> bool:
-    # What the worker's import of parkit._core._remote compiled, if anything.
-    return sys.modules["parkit._core._remote"]._STUB is not None
+    # What the worker's import of parkit._core._remote compiled, if anything
+    # (a worker loads it when a call first raises).
+    from parkit._core import _remote
+
+    return _remote._STUB is not None
 """
 
 

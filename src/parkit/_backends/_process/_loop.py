@@ -50,13 +50,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from ..._core import _oob, _remote, _segments, _wire, _worker
+from ..._core import _oob, _segments, _wire, _worker
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
     from typing import Any, Literal
 
-    from ..._core import _frames, _logs
+    from ..._core import _frames, _logs, _remote
 
 __all__ = [
     "CANCEL_RING",
@@ -153,11 +153,19 @@ def _send(
         conn.send_bytes(frame)
 
 
+def _capture(exc: BaseException) -> _remote.ExceptionRecord:
+    """``_remote.capture``, loaded on first use: a worker whose calls raise
+    nothing never loads it (nor ``parkit.errors``, ~20 classes)."""
+    from ..._core import _remote  # noqa: PLC0415
+
+    return _remote.capture(exc)
+
+
 def _record(exc: BaseException) -> _remote.ExceptionRecord:
     if exc.__traceback__ is not None:
         # Drop this module's frame: the traceback starts in the user's function.
         exc = exc.with_traceback(exc.__traceback__.tb_next)
-    return _remote.capture(exc)
+    return _capture(exc)
 
 
 def _dump_values(values: list[Any], errors: dict[int, _remote.ExceptionRecord]) -> bytes | None:
@@ -175,7 +183,7 @@ def _dump_values(values: list[Any], errors: dict[int, _remote.ExceptionRecord]) 
             err = _wire.serialization_error(
                 f"the result, a {type(value).__qualname__}", e, stage="pickle", direction="result"
             )
-            errors[pos] = _remote.capture(err)
+            errors[pos] = _capture(err)
             values[pos] = None
     return None
 
@@ -401,7 +409,7 @@ def _serve(
                 err = _wire.serialization_error(
                     "the function in the worker", e, stage="unpickle", direction="argument"
                 )
-                functions[call_id] = _FnFailed(_remote.capture(err))
+                functions[call_id] = _FnFailed(_capture(err))
                 fn = functions[call_id]
             else:
                 functions[call_id] = fn
