@@ -22,6 +22,18 @@ from conftest import METHODS
 
 BOUND_S = 10.0
 
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_can_arrive() -> None:
+    # A process started with a bare `&` by a non-interactive shell inherits
+    # SIGINT ignored, and so do the scripts these tests start: Ctrl-C then does
+    # nothing, and every test here would fail as if parkit ignored it.
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN, (
+        "this test run inherited SIGINT ignored (started with `&` from a "
+        "non-interactive shell?): Ctrl-C can't be tested; run it as a foreground job"
+    )
+
+
 CTRL_C = """
 import os, sys, time
 import parkit
