@@ -29,7 +29,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Reader", "Writer", "header", "pipe"]
+__all__ = ["OwnedFd", "Reader", "Writer", "header", "pipe"]
 
 # Frames up to this size go out in one write, header and bytes joined: one
 # system call (multiprocessing joins them up to 16 KiB).
@@ -44,8 +44,17 @@ def header(size: int) -> bytes:
     return size.to_bytes(4, "big", signed=True)
 
 
-class _End:
+class OwnedFd:
+    """A file descriptor that this object closes (at the latest when collected),
+    handed to a starting child as ``multiprocessing`` hands a ``Connection``'s.
+
+    The base of the pipe ends here and of ``_segments.Block``.
+    """
+
     __slots__ = ("_fd",)
+
+    #: What :meth:`fileno` says once the descriptor is closed.
+    _CLOSED = "the descriptor is closed"
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -55,8 +64,13 @@ class _End:
         return self._fd < 0
 
     def fileno(self) -> int:
+        """The descriptor.
+
+        Raises:
+            OSError: it was closed.
+        """
         if self._fd < 0:
-            raise OSError("the pipe end is closed")
+            raise OSError(self._CLOSED)
         return self._fd
 
     def close(self) -> None:
@@ -67,18 +81,28 @@ class _End:
     def __del__(self) -> None:
         self.close()
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def _for_child(self) -> Any:
+        """The descriptor as it travels to a child that is being started."""
         # Loaded by multiprocessing.context, which started this pickling.
         from multiprocessing import reduction  # noqa: PLC0415
 
-        return (_rebuild, (type(self), reduction.DupFd(self.fileno())))
+        return reduction.DupFd(self.fileno())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._for_child()))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} fd={self._fd}>"
 
 
-def _rebuild(cls: type[_End], dup: Any) -> _End:
+def _rebuild(cls: type[OwnedFd], dup: Any) -> OwnedFd:
     return cls(dup.detach())
+
+
+class _End(OwnedFd):
+    __slots__ = ()
+
+    _CLOSED = "the pipe end is closed"
 
 
 class Writer(_End):

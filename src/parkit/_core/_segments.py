@@ -58,7 +58,7 @@ import os
 import stat
 import weakref
 
-from . import _platform
+from . import _frames, _platform
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
@@ -419,7 +419,7 @@ def map_new(writer: str, size: int, what: str, instead: str) -> tuple[str, mmap.
     return name, region
 
 
-class Block:
+class Block(_frames.OwnedFd):
     """Shared memory without a name, for this process and the children it starts.
 
     A segment removed as soon as it is made: nothing is left to sweep, whoever
@@ -430,13 +430,15 @@ class Block:
     ``_frames.py``).
     """
 
-    __slots__ = ("_fd", "_region", "size")
+    __slots__ = ("_region", "size")
+
+    _CLOSED = "the shared block's descriptor is closed"
 
     def __init__(self, size: int, what: str) -> None:
         """``size`` bytes, zeroed; ``what`` names it in errors (``OSError``)."""
         import mmap  # noqa: PLC0415 - on first mapping (see the imports above)
 
-        self._fd = -1
+        super().__init__(-1)
         name = new_name("b")
         self.size = max(size, 1)
         fd = create(name, self.size)
@@ -455,20 +457,10 @@ class Block:
     def close(self) -> None:
         """Close the descriptor (children started from now on can't get it); the
         mapping stays while anything uses it."""
-        if self._fd >= 0:
-            fd, self._fd = self._fd, -1
-            os.close(fd)
-
-    def __del__(self) -> None:
-        self.close()
+        super().close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Loaded by multiprocessing.context, which started this pickling.
-        from multiprocessing import reduction  # noqa: PLC0415
-
-        if self._fd < 0:
-            raise ValueError("the shared block was closed")
-        return (_rebuild_block, (reduction.DupFd(self._fd), self.size))
+        return (_rebuild_block, (self._for_child(), self.size))
 
 
 def _rebuild_block(dup: Any, size: int) -> Block:
