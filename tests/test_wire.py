@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hostile
-from parkit._core import _wire
+from parkit._core import _wire, _worker
 
 
 def test_importable_functions_go_by_reference_as_plain_pickle() -> None:
@@ -23,6 +23,37 @@ def test_importable_functions_go_by_reference_as_plain_pickle() -> None:
 def test_data_goes_as_plain_pickle() -> None:
     data = {"a": [1, 2.5, "x"], "b": (None, b"raw")}
     assert _wire.dumps(data) == pickle.dumps(data, 5)
+
+
+def test_the_run_childs_plain_results_are_the_picklers_types() -> None:
+    # _worker keeps its own copy so that a parkit.run child need not import _wire.
+    assert _worker._PLAIN == _wire.ATOMS | _wire.SIZED
+    assert _worker._PLAIN_SMALL == _wire.SMALL
+    assert _worker._PROTOCOL == _wire.PROTOCOL
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        0,
+        -(2**70),
+        2.5,
+        True,
+        None,
+        3 - 1j,
+        "ü" * 10,
+        b"x" * (16 * 1024 - 1),
+        bytearray(b"y" * 100),
+        "s" * (16 * 1024),  # not small: through _wire
+        [1, "a"],  # not plain: through _wire
+        hostile.identity,
+    ],
+)
+def test_a_run_childs_result_bytes_are_the_picklers(result: object) -> None:
+    data = _worker._dump_result(result)
+    assert data == _worker.RESULT_TAG + _wire.dumps(result, main="reference")
+    assert _worker.read_message(data).data.tobytes() == data[1:]  # type: ignore[union-attr]
+    assert pickle.loads(data[1:]) == result
 
 
 def test_lambdas_go_by_value_and_keep_their_file_name() -> None:

@@ -28,17 +28,27 @@ import _thread
 import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 from collections.abc import Callable
-
-from . import _wire
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
 if TYPE_CHECKING:
     from typing import Any, Literal, NoReturn
 
     from . import _frames, _logs, _remote
+
+# _wire (parkit's pickler) is imported where it is used, not here: a
+# ``parkit.run`` child whose call returns one of these types never loads it
+# (about 1.5 million instructions of every spawn or forkserver child, a third
+# of what parkit adds to one). They are _wire.ATOMS | _wire.SIZED, whose pickle
+# the C pickler writes exactly as parkit's (a test pins the two sets equal).
+_PLAIN: frozenset[type] = frozenset({int, float, bool, type(None), complex, str, bytes, bytearray})
+# ... below this size for str, bytes and bytearray (_wire.SMALL): pickle.dumps
+# grows its own buffer, slow for large ones (see _wire.py).
+_PLAIN_SMALL = 16 * 1024
+_PROTOCOL = 5  # _wire.PROTOCOL
 
 __all__ = [
     "LOG_TAG",
@@ -134,6 +144,8 @@ class Payload:
     def __reduce__(self) -> tuple[Any, ...]:
         if self._call is None:
             return (_payload_from_bytes, (self._data,))
+        from . import _wire  # noqa: PLC0415 - the parent has it loaded
+
         data = _wire.dumps_or_raise(
             self._call,
             f"the call {describe_callable(self._call[0])}(...) to send it to the child process",
@@ -144,7 +156,9 @@ class Payload:
         """The call, unpickled if it came as bytes."""
         if self._call is not None:
             return self._call
-        call: tuple[Any, tuple[Any, ...], dict[str, Any]] = _wire.loads(self._data)
+        # _wire.loads is pickle.loads; a pickle made by value names what it
+        # needs (cloudpickle, _wire's own helpers) and loads it.
+        call: tuple[Any, tuple[Any, ...], dict[str, Any]] = pickle.loads(self._data)
         return call
 
 
@@ -254,6 +268,8 @@ _send_lock = _thread.allocate_lock()
 
 
 def _send(conn: _frames.Writer, message: Message) -> None:
+    from . import _wire  # noqa: PLC0415 - a child whose call returns needs it only for its result
+
     data = _wire.dumps(message, main="reference")
     with _send_lock:
         conn.send_bytes(data)
@@ -263,6 +279,8 @@ def read_message(frame: bytes | bytearray) -> Message:
     """The :class:`Message` of a frame that is not a log record."""
     if frame[:1] == RESULT_TAG:
         return Message("ok", "", data=memoryview(frame)[1:])
+    from . import _wire  # noqa: PLC0415 - loaded by the parent's side already
+
     message: Message = _wire.loads(frame)
     return message
 
@@ -328,6 +346,8 @@ def run_call(
     try:
         fn, args, kwargs = payload.load()
     except BaseException as e:
+        from . import _wire  # noqa: PLC0415
+
         err = _wire.serialization_error(
             "the call in the child process", e, stage="unpickle", direction="argument"
         )
@@ -345,8 +365,10 @@ def run_call(
             raise
         sys.exit(1)
     try:
-        data = _wire.dumps(result, main="reference", prefix=RESULT_TAG)
+        data = _dump_result(result)
     except BaseException as e:
+        from . import _wire  # noqa: PLC0415 - loaded by _dump_result
+
         err = _wire.serialization_error(
             f"the result of {describe_callable(fn)}, a {type(result).__qualname__}",
             e,
@@ -357,6 +379,18 @@ def run_call(
         _fail(err, print_errors)
     with _send_lock:
         conn.send_bytes(data)
+
+
+def _dump_result(result: object) -> bytes:
+    """:data:`RESULT_TAG` and ``result`` pickled by ``_wire.dumps``, whose
+    bytes for a small :data:`_PLAIN` value ``pickle.dumps`` writes without it."""
+    if type(result) in _PLAIN and (
+        not isinstance(result, str | bytes | bytearray) or len(result) < _PLAIN_SMALL
+    ):
+        return RESULT_TAG + pickle.dumps(result, _PROTOCOL)
+    from . import _wire  # noqa: PLC0415
+
+    return _wire.dumps(result, main="reference", prefix=RESULT_TAG)
 
 
 def _sweep(owner: int) -> None:
