@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import signal
 import time
@@ -224,6 +225,17 @@ def make_objects_and_wait(paths: parkit.Queue[str], how: str) -> None:
         os._exit(3)
     while True:
         time.sleep(60)
+
+
+def make_objects_return_and_exit() -> list[str]:
+    """Make an Event and a Value this child owns and return their paths; then
+    leave by ``os._exit(0)`` from multiprocessing's exit function, before the
+    hook that would remove them: the result arrives, the exit code is 0, and
+    nothing of this process removes them."""
+    event, value = parkit.Event(), parkit.Value(int, 1)
+    kept.extend([event, value])
+    multiprocessing.util.Finalize(None, os._exit, (0,), exitpriority=0)
+    return [f"/dev/shm/{event._segment.name}", f"/dev/shm/{value._name}"]
 
 
 def make_segments_and_die(conn: Any) -> None:

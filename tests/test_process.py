@@ -603,6 +603,20 @@ def test_what_a_child_keeps_to_its_end_is_removed_when_it_exits(context: str) ->
     assert [os.path.exists(path) for path in paths] == [False, False]
 
 
+def test_what_a_child_made_is_removed_when_it_leaves_by_os_exit_after_its_result(
+    context: str,
+) -> None:
+    # Its result said that it had made segments, so its parent looks for them
+    # although it exited with code 0 (a child that made none is not looked for).
+    with parkit.Process(sync_tasks.make_objects_return_and_exit, context=context) as p:
+        p.start()
+        paths = p.result(timeout=BOUND_S)
+        p.join(BOUND_S)
+    assert p.exitcode == 0
+    assert len(paths) == 2
+    assert [os.path.exists(path) for path in paths] == [False, False]
+
+
 @pytest.mark.parametrize("how", ["terminate", "kill", "os._exit"])
 def test_what_a_child_stopped_by_force_made_is_removed_once_it_is_reaped(
     context: str, how: str

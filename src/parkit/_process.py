@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
-from ._core import _frames, _platform, _segments, _wire
+from ._core import _frames, _platform, _wire
 from ._core._checks import (
     check_bool,
     check_callable,
@@ -316,12 +316,19 @@ class Process(Generic[R]):
         ``os._exit`` can't, and nobody else knows their names: they are named
         after it (``parkit-<pid>-…``), so its parent removes them once it is
         gone. Processes that mapped them keep them, as after a normal exit.
+        A child that said it had made none when it sent its result
+        (``Message.segments``) and then exited with code 0 is not looked for.
         """
         _live.discard(self)
         if not self._swept and self._process.exitcode is not None:
             self._swept = True
             pid = self._process.pid
-            if pid is not None:
+            message = self._message
+            made_none = message is not None and not message.segments
+            if pid is not None and not (made_none and self._process.exitcode == 0):
+                # Loaded here: a parkit.run whose child made no segment never needs it.
+                from ._core import _segments  # noqa: PLC0415
+
                 _segments.sweep(pid)
 
     # -- the result ---------------------------------------------------------

@@ -61,7 +61,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 
-from . import _platform, _segments
+from . import _platform
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
@@ -324,6 +324,8 @@ def _stop_if_importing_main() -> None:
             sys.stderr.flush()
     # What the import created (a parkit.Lock at the script's top level) would
     # outlive os._exit: parkit's segments are named after their creator.
+    from . import _segments  # noqa: PLC0415 - on this rare path only
+
     with contextlib.suppress(Exception):
         _segments.sweep(os.getpid())
     # os._exit: the stdlib's forkserver child turns any other exit into code 1,

@@ -52,6 +52,7 @@ _PROTOCOL = 5  # _wire.PROTOCOL
 
 __all__ = [
     "LOG_TAG",
+    "RESULT_NO_SEGMENTS_TAG",
     "RESULT_TAG",
     "Message",
     "Payload",
@@ -105,6 +106,8 @@ class Message:
     that failed in the worker; it travels as a :data:`RESULT_TAG` frame, not
     as a pickled Message) or ``"raised"`` (``error`` is the captured
     exception; ``exitcode`` is what the child exits with afterwards).
+    ``segments`` is False when the child had made no shared-memory segment
+    when it sent this (a :data:`RESULT_NO_SEGMENTS_TAG` frame).
 
     A plain class, not a dataclass: ``dataclasses`` imports ``inspect``, ~1 MiB
     in every child (docs/performance.md, "Import weight").
@@ -116,11 +119,13 @@ class Message:
         where: str,
         data: bytes | memoryview = b"",
         error: _remote.ExceptionRecord | None = None,
+        segments: bool = True,
     ) -> None:
         self.kind = kind
         self.where = where
         self.data = data
         self.error = error
+        self.segments = segments
 
     def __repr__(self) -> str:
         return f"Message({self.kind!r}, {self.where!r})"
@@ -262,6 +267,12 @@ LOG_TAG = b"L"
 #: the common outcome travels without a pickled :class:`Message` around it
 #: (read back by :func:`read_message`).
 RESULT_TAG = b"R"
+#: ... the same, from a child that has made no shared-memory segment: it never
+#: loaded ``_segments``, through which every segment is made. Its parent need
+#: not look for segments it left (a scan of ``/dev/shm`` and an import) once it
+#: exits with code 0; after any other end it looks, as for :data:`RESULT_TAG`.
+RESULT_NO_SEGMENTS_TAG = b"N"
+_SEGMENTS_MODULE = f"{__package__}._segments"
 
 # Log records go on the result pipe from whichever thread logs: one frame at a time.
 _send_lock = _thread.allocate_lock()
@@ -277,8 +288,9 @@ def _send(conn: _frames.Writer, message: Message) -> None:
 
 def read_message(frame: bytes | bytearray) -> Message:
     """The :class:`Message` of a frame that is not a log record."""
-    if frame[:1] == RESULT_TAG:
-        return Message("ok", "", data=memoryview(frame)[1:])
+    tag = frame[:1]
+    if tag in (RESULT_TAG, RESULT_NO_SEGMENTS_TAG):
+        return Message("ok", "", data=memoryview(frame)[1:], segments=tag == RESULT_TAG)
     from . import _wire  # noqa: PLC0415 - loaded by the parent's side already
 
     message: Message = _wire.loads(frame)
@@ -382,15 +394,18 @@ def run_call(
 
 
 def _dump_result(result: object) -> bytes:
-    """:data:`RESULT_TAG` and ``result`` pickled by ``_wire.dumps``, whose
-    bytes for a small :data:`_PLAIN` value ``pickle.dumps`` writes without it."""
+    """The tag (:data:`RESULT_TAG`, or :data:`RESULT_NO_SEGMENTS_TAG` if this
+    process has made no segment) and ``result`` pickled by ``_wire.dumps``,
+    whose bytes for a small :data:`_PLAIN` value ``pickle.dumps`` writes
+    without it."""
+    tag = RESULT_TAG if _SEGMENTS_MODULE in sys.modules else RESULT_NO_SEGMENTS_TAG
     if type(result) in _PLAIN and (
         not isinstance(result, str | bytes | bytearray) or len(result) < _PLAIN_SMALL
     ):
-        return RESULT_TAG + pickle.dumps(result, _PROTOCOL)
+        return tag + pickle.dumps(result, _PROTOCOL)
     from . import _wire  # noqa: PLC0415
 
-    return _wire.dumps(result, main="reference", prefix=RESULT_TAG)
+    return _wire.dumps(result, main="reference", prefix=tag)
 
 
 def _sweep(owner: int) -> None:
