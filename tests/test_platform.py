@@ -448,3 +448,32 @@ def test_spin_and_poll_settings_are_module_constants() -> None:
     # Read once: the hot paths never ask the probe.
     assert isinstance(_base.SPIN_S, float)
     assert _futex.POLL_FIRST_S < _futex.POLL_MAX_S
+
+
+@pytest.mark.parametrize("poll", [True, False], ids=["poll", "select"])
+def test_wait_fds_reports_the_ends_that_are_ready(
+    monkeypatch: pytest.MonkeyPatch, poll: bool
+) -> None:
+    # One wait serves parkit's pipe ends, its Pipe and the manager handshake:
+    # poll where there is one, select elsewhere, with the same answers.
+    monkeypatch.setattr(_platform, "POLL", poll)
+    r, w = os.pipe()
+    try:
+        assert _platform.wait_fds([r], 0) == []
+        assert _platform.wait_fds([r], 0.001) == []  # time ran out
+        assert _platform.wait_fds([w], 0, write=True) == [w]
+        os.write(w, b"x")
+        assert _platform.wait_fds([r], 0) == [r]
+        os.read(r, 1)
+        os.close(w)
+        w = -1
+        assert _platform.wait_fds([r], None) == [r]  # the end of the pipe: no wait
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def test_poll_ms_rounds_a_timeout_up() -> None:
+    assert _platform.poll_ms(None) is None
+    assert [_platform.poll_ms(t) for t in (0, -1.0, 0.0001, 0.001, 1.5)] == [0, 0, 1, 1, 1500]

@@ -43,7 +43,6 @@ import multiprocessing.managers
 import os
 import queue
 import secrets
-import select
 import signal
 import stat
 import struct
@@ -130,8 +129,7 @@ def _read_exact(fd: int, size: int, deadline: float, peer: str) -> bytes:
             raise multiprocessing.AuthenticationError(
                 f"{peer} did not complete the handshake in time"
             )
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
+        if not _platform.wait_fds([fd], left):
             continue
         chunk = os.read(fd, size - len(data))
         if not chunk:

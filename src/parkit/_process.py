@@ -348,9 +348,7 @@ class Process(Generic[R]):
                 return True
             sentinel = self._process.sentinel
             while True:
-                ready = _platform.wait_readable(
-                    [self._reader.fileno(), sentinel], _remaining(deadline)
-                )
+                ready = _platform.wait_fds([self._reader.fileno(), sentinel], _remaining(deadline))
                 if not ready:
                     return False
                 if self._reader.fileno() in ready:
@@ -374,7 +372,7 @@ class Process(Generic[R]):
         reader, sentinel = self._reader, self._process.sentinel
         try:
             while True:
-                ready = _platform.wait_readable([reader.fileno(), sentinel], None)
+                ready = _platform.wait_fds([reader.fileno(), sentinel], None)
                 if reader.fileno() in ready:
                     if not self._take(reader):
                         return

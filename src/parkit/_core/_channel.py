@@ -63,17 +63,6 @@ _MAX_READ = 1 << 20
 _MAX_DRAIN_READS = 1024
 
 
-def _wait_fd(fd: int, write: bool, timeout: float | None) -> bool:
-    """Whether ``fd`` becomes readable (or writable) within ``timeout`` seconds."""
-    if _platform.POLL:
-        poller = select.poll()
-        poller.register(fd, select.POLLOUT if write else select.POLLIN)
-        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        return bool(poller.poll(ms))
-    r, w, _ = select.select([] if write else [fd], [fd] if write else [], [], timeout)
-    return bool(r or w)
-
-
 def _timed_reads(fd: int) -> bool:
     """Make a blocking ``read`` of socket ``fd`` give up after :data:`PEER_CHECK_S`.
 
@@ -201,7 +190,7 @@ class Channel:
             fd = self.open_fd()
             # 33 bytes: a pipe writes them at once (less than PIPE_BUF) and a
             # socket that polls writable has room for them.
-            if _wait_fd(fd, True, 0):
+            if _platform.wait_fds([fd], 0, write=True):
                 body = _PEER_BODY.pack(*peer)
                 os.write(fd, HEADER.pack(PEER, len(body)) + body)
                 if peer.pid == getpid():
@@ -322,7 +311,7 @@ class Channel:
 
     def _drain(self, fd: int) -> None:
         for _ in range(_MAX_DRAIN_READS):
-            if self.eof or not _wait_fd(fd, False, 0):
+            if self.eof or not _platform.wait_fds([fd], 0):
                 return
             self._fill(fd)
 
@@ -383,11 +372,11 @@ class Channel:
         poller = self._poller
         if poller is None or self._poller_fd != fd:
             if not _platform.POLL:
-                return _wait_fd(fd, False, max(0.0, timeout))
+                return bool(_platform.wait_fds([fd], max(0.0, timeout)))
             poller = self._poller = select.poll()
             poller.register(fd, select.POLLIN)
             self._poller_fd = fd
-        return bool(poller.poll(max(0, int(timeout * 1000 + 0.999))))
+        return bool(poller.poll(_platform.poll_ms(timeout)))
 
     def _fail_eof(self, why: str) -> None:
         partial = ""

@@ -365,7 +365,7 @@ def join_process(process: multiprocessing.process.BaseProcess, timeout: float | 
     if (
         timeout is not None
         and process.is_alive()
-        and not _platform.wait_readable([process.sentinel], max(0.0, timeout))
+        and not _platform.wait_fds([process.sentinel], max(0.0, timeout))
     ):
         return
     # Ended (its sentinel says so; the stdlib's join then reaps it the same

@@ -154,7 +154,7 @@ class Reader(_End):
         # Loaded here: a child, which only writes, does without it.
         from . import _platform  # noqa: PLC0415
 
-        return bool(_platform.wait_readable([self.fileno()], timeout))
+        return bool(_platform.wait_fds([self.fileno()], timeout))
 
 
 def _read(fd: int, size: int) -> bytes | bytearray:

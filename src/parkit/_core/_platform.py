@@ -67,7 +67,8 @@ __all__ = [
     "after_fork_in_child",
     "describe",
     "not_on_windows",
-    "wait_readable",
+    "poll_ms",
+    "wait_fds",
 ]
 
 #: The private test switch (see the module's docstring).
@@ -176,8 +177,17 @@ def after_fork_in_child(hook: Callable[[], object]) -> None:
         os.register_at_fork(after_in_child=hook)
 
 
-def wait_readable(fds: list[int], timeout: float | None) -> list[int]:
-    """Those of ``fds`` that are readable (data, end of file, hang-up) within ``timeout`` s.
+def poll_ms(timeout: float | None) -> int | None:
+    """``timeout`` seconds as ``poll``'s milliseconds, rounded up (``None``: no limit).
+
+    Rounded up, so that a wait never returns before its deadline for nothing.
+    """
+    return None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+
+
+def wait_fds(fds: list[int], timeout: float | None, *, write: bool = False) -> list[int]:
+    """Those of ``fds`` that are ready within ``timeout`` s: readable (data, end
+    of file, hang-up), or writable with ``write=True``.
 
     ``multiprocessing.connection.wait`` for plain file descriptors, without
     importing ``multiprocessing.connection`` (and ``tempfile`` with it).
@@ -185,12 +195,15 @@ def wait_readable(fds: list[int], timeout: float | None) -> list[int]:
     """
     if POLL:
         poller = select.poll()
+        event = select.POLLOUT if write else select.POLLIN
         for fd in fds:
-            poller.register(fd, select.POLLIN)
-        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        return [fd for fd, _ in poller.poll(ms)]
-    readable, _, _ = select.select(fds, [], [], timeout)
-    return readable
+            poller.register(fd, event)
+        return [fd for fd, _ in poller.poll(poll_ms(timeout))]
+    if write:
+        _, ready, _ = select.select([], fds, [], timeout)
+    else:
+        ready, _, _ = select.select(fds, [], [], timeout)
+    return ready
 
 
 def not_on_windows(what: str, needs: str, instead: str) -> None:
