@@ -281,7 +281,10 @@ _send_lock = _thread.allocate_lock()
 def _send(conn: _frames.Writer, message: Message) -> None:
     from . import _wire  # noqa: PLC0415 - a child whose call returns needs it only for its result
 
-    data = _wire.dumps(message, main="reference")
+    _send_frame(conn, _wire.dumps(message, main="reference"))
+
+
+def _send_frame(conn: _frames.Writer, data: bytes) -> None:
     with _send_lock:
         conn.send_bytes(data)
 
@@ -298,9 +301,7 @@ def read_message(frame: bytes | bytearray) -> Message:
 
 
 def _send_log(conn: _frames.Writer, record: bytes) -> None:
-    data = LOG_TAG + record
-    with _send_lock:
-        conn.send_bytes(data)
+    _send_frame(conn, LOG_TAG + record)
 
 
 def _raised(where: str, exc: BaseException) -> Message:
@@ -389,8 +390,7 @@ def run_call(
         )
         _send(conn, _raised(where, err))
         _fail(err, print_errors)
-    with _send_lock:
-        conn.send_bytes(data)
+    _send_frame(conn, data)
 
 
 def _dump_result(result: object) -> bytes:
