@@ -102,6 +102,11 @@ NOT_IN_COLD_POOL = (
     "parkit._backends._protocol",
     # Only a pool worker's nested one-shot call runs serially.
     "parkit._backends._serial",
+    # Loaded where an item fails: capturing and rebuilding exceptions, parkit's
+    # error classes; and log forwarding, where logging was imported.
+    "parkit._core._remote",
+    "parkit.errors",
+    "parkit._core._logs",
 )
 
 #: What parkit's processes and pools never load unless the start method is

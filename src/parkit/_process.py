@@ -30,7 +30,15 @@ from ._core._context import (
     resolve_context,
     start_process,
 )
-from ._core._worker import LOG_TAG, Message, Payload, describe_callable, read_message, run_call
+from ._core._worker import (
+    LOG_TAG,
+    Message,
+    Payload,
+    describe_callable,
+    parent_log_levels,
+    read_message,
+    run_call,
+)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
@@ -175,13 +183,7 @@ class Process(Generic[R]):
         """
         if self._writer is None:
             raise RuntimeError("a process can only be started once")
-        levels = None
-        if self._worker_logging and "logging" in sys.modules:
-            # Nothing to forward where logging was never imported; _logs is
-            # loaded only where it was (parent_levels checks it again).
-            from ._core import _logs  # noqa: PLC0415
-
-            levels = _logs.parent_levels()
+        levels = parent_log_levels() if self._worker_logging else None
         if levels is not None:
             # The levels as they are now, when the child starts.
             args = self._process._args  # type: ignore[attr-defined]

@@ -61,6 +61,7 @@ __all__ = [
     "describe_callable",
     "forward_logs",
     "parent_gone",
+    "parent_log_levels",
     "read_message",
     "run_call",
     "set_affinity",
@@ -251,6 +252,20 @@ def set_affinity(cpus: frozenset[int]) -> None:
 
 def _whoami() -> str:
     return f"process {multiprocessing.current_process().name!r} (pid {os.getpid()})"
+
+
+def parent_log_levels() -> _logs.Levels | None:
+    """The logging levels this parent hands a child it starts, or ``None`` if it
+    never set up logging (``_logs.parent_levels``).
+
+    ``_logs`` is loaded only where ``logging`` was imported: nothing could have
+    been configured elsewhere.
+    """
+    if "logging" not in sys.modules:
+        return None
+    from . import _logs  # noqa: PLC0415
+
+    return _logs.parent_levels()
 
 
 def forward_logs(levels: _logs.Levels, send: Callable[[bytes], object]) -> None:

@@ -13,7 +13,6 @@ from .._backends._registry import BackendLike, make_backend, refuse_workers
 from .._core._checks import check_bool, check_callable, check_int, time_limit, to_tuple
 from .._core._context import ContextLike
 from .._core._cpus import check_cpus, usable_cpus
-from ..errors import SerializationError
 from ._mapping import Errors, Progress, check_options, map_list, run_map
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
@@ -829,7 +828,13 @@ def submit_item(
     future = ItemFuture()
     try:
         backend.submit_batch(Batch(call, 0, [args]), future)
-    except SerializationError as e:
+    except Exception as e:
+        # parkit.errors loaded here (the backend has, to raise it): a pool
+        # whose calls all succeed does without it.
+        from ..errors import SerializationError  # noqa: PLC0415
+
+        if not isinstance(e, SerializationError):
+            raise
         # The function can't be pickled: the future fails, as with the stdlib
         # executor (map, which has no future to carry it, raises at once).
         if future.set_running_or_notify_cancel():

@@ -52,10 +52,8 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 
-from ... import errors as _errors
-from ..._core import _context, _logs, _oob, _platform, _remote, _wire, _worker
+from ..._core import _context, _oob, _platform, _wire, _worker
 from ..._core._cpus import check_cpus
-from ...errors import describe_exitcode
 from .._batch import Batch, BatchResult, Call
 from . import _loop
 from ._jobs import BatchState, Job
@@ -71,6 +69,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
     from typing import Any
 
+    from ..._core import _remote
     from ...errors import PoolBroken
 
     # Loaded when asked for: a dataclass, and dataclasses costs ~5 ms (_stats.py).
@@ -297,7 +296,8 @@ class ProcessEngine:
         # imports concurrent.futures.process, which can't register its exit
         # hook once the interpreter is shutting down (the import then failed in
         # the I/O thread, and the program exited with 1 instead of by SIGINT).
-        _errors.PoolBroken  # noqa: B018
+        from ...errors import PoolBroken  # noqa: F401, PLC0415
+
         self._command(lambda: self._do_interrupt(call), allow_closing=True)
 
     def stats(self) -> PoolStats:
@@ -393,7 +393,10 @@ class ProcessEngine:
                 # Nothing runs (never started, or shut down): nothing to kill,
                 # and no error class to load (it imports concurrent.futures).
                 return
-        broken = _errors.PoolBroken(reason)  # made here: see interrupt()
+        # Loaded and made here, not in the I/O thread: see interrupt().
+        from ...errors import PoolBroken  # noqa: PLC0415
+
+        broken = PoolBroken(reason)
         with self._lock:
             thread, done = self._thread, self._thread_done
             if thread is not None:
@@ -452,10 +455,10 @@ class ProcessEngine:
                 try:
                     self._serve()
                 except BaseException as e:  # a bug here must not hang every caller
+                    from ...errors import PoolBroken  # noqa: PLC0415
+
                     self._do_break(
-                        _errors.PoolBroken(
-                            f"the pool's I/O thread failed: {type(e).__name__}: {e}"
-                        ),
+                        PoolBroken(f"the pool's I/O thread failed: {type(e).__name__}: {e}"),
                         kill=True,
                     )
                     raise
@@ -561,11 +564,13 @@ class ProcessEngine:
                 self._profile_dir,
                 # The levels as they are when this worker starts (a replacement
                 # gets the current ones); None when the parent never set up logging.
-                _logs.parent_levels() if self._worker_logging else None,
+                _worker.parent_log_levels() if self._worker_logging else None,
                 self._cpus,
             )
         except Exception as e:
-            err = _errors.PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
+            from ...errors import PoolBroken  # noqa: PLC0415
+
+            err = PoolBroken(f"could not start a worker process: {type(e).__name__}: {e}")
             err.__cause__ = e
             self._do_break(err)
             return False
@@ -692,6 +697,8 @@ class ProcessEngine:
         at = _loop.RESULT_HEADER.size
         descriptor, payload = view[at : at + desc_len], view[at + desc_len :]
         if kind == _loop.LOG:
+            from ..._core import _logs  # noqa: PLC0415 - a worker sends these only if asked to
+
             _logs.emit(payload)
             return
         if kind == _loop.READY:
@@ -699,6 +706,10 @@ class ProcessEngine:
             self._start_failures = 0
             return
         if kind == _loop.INIT_FAILED:
+            # Loaded on this failure only, as every error class below.
+            from ..._core import _remote  # noqa: PLC0415
+            from ...errors import PoolBroken  # noqa: PLC0415
+
             record: _remote.ExceptionRecord = _wire.loads(payload)
             what = "initializer" if seq == _loop.INIT_INITIALIZER else "CPU affinity (cpus=)"
             cause = _remote.rebuild(record, note=f"[parkit] raised by the {what} in {w.who}")
@@ -709,7 +720,7 @@ class ProcessEngine:
                     f"the worker could not set its CPU affinity (cpus=): "
                     f"{type(cause).__name__}: {cause}"
                 )
-            err = _errors.PoolBroken(f"{says} (in {w.who}); the pool cannot run anything")
+            err = PoolBroken(f"{says} (in {w.who}); the pool cannot run anything")
             err.__cause__ = cause
             self._do_break(err)
             return
@@ -778,18 +789,20 @@ class ProcessEngine:
             # It stopped while importing the main module, which starts parkit
             # work (no __main__ guard): every worker would. One clear error.
             self._requeue(jobs)
+            from ...errors import MainModuleError  # noqa: PLC0415
+
             self._do_break(
-                _errors.MainModuleError(
-                    _context.main_module_path(), self.start_method, w.who, w.pid
-                )
+                MainModuleError(_context.main_module_path(), self.start_method, w.who, w.pid)
             )
             return
         if not w.ready and w.killed_for is None:
             self._start_failures += 1
             if self._start_failures >= _START_FAILURES:
                 self._requeue(jobs)
+                from ...errors import PoolBroken, describe_exitcode  # noqa: PLC0415
+
                 self._do_break(
-                    _errors.PoolBroken(
+                    PoolBroken(
                         f"workers die while starting ({w.who} exited with "
                         f"{describe_exitcode(exitcode)} before it was ready: the initializer "
                         "or the import of the main module ends the process); the pool cannot "

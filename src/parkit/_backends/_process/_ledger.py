@@ -20,15 +20,19 @@ The rules (also in docs/pool.md):
 
 from __future__ import annotations
 
-from ... import errors as _errors
-from ..._core import _remote, _wire, _worker
-from ...errors import SerializationError, TaskTimeout
+from ..._core import _wire, _worker
 from . import _loop
 from ._jobs import BatchState, Job
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (_core/_typing.py)
 if TYPE_CHECKING:
     from typing import Any, Literal
+
+    from ..._core import _remote
+
+# The exception capture (_remote) and parkit's error classes are loaded where an
+# item fails: a pool whose items all succeed never needs them (about 3 million
+# instructions of a cold start, docs/performance.md).
 
 __all__ = ["Killed", "Ledger"]
 
@@ -84,6 +88,9 @@ class Ledger:
         """The worker sent the job's results (``errors`` by job position)."""
         state = job.state
         if errors:
+            from ..._core import _remote  # noqa: PLC0415
+            from ...errors import SerializationError  # noqa: PLC0415
+
             fn_name = _worker.describe_callable(state.batch.call.fn)
             for k, record in errors.items():
                 index = job.index(k)
@@ -107,6 +114,8 @@ class Ledger:
         """The worker could not unpickle the job's items."""
         if len(job) > 1:
             return _singles(job)
+        from ..._core import _remote  # noqa: PLC0415
+
         cause = _remote.rebuild(record, note=f"[parkit] raised while unpickling in {who}")
         self._unserializable(job, f"item {job.index(0)} in {who}", "argument", cause)
         return []
@@ -140,7 +149,9 @@ class Ledger:
         state.attempts[pos] = attempts
         if attempts < 2:
             return True
-        err = _errors.WorkerCrashed(
+        from ...errors import WorkerCrashed  # noqa: PLC0415
+
+        err = WorkerCrashed(
             exitcode,
             pid,
             state.batch.start + pos,
@@ -168,6 +179,8 @@ class Ledger:
         loading = seq == job.seq and pos == _loop.LOADING
         if loading and len(job) > 1:
             return _singles(job)  # it died unpickling the items: find which one
+        from ...errors import TaskTimeout, WorkerCrashed  # noqa: PLC0415
+
         culprit = -1
         timed_out = killed is not None and killed[0] == job.seq and killed[2] == "timeout"
         if killed is not None and timed_out:
@@ -195,7 +208,7 @@ class Ledger:
                 self.timed_out += 1
             elif k == culprit or loading:
                 doing = f"unpickling the argument of {what}" if loading else what
-                state.fail(p, _errors.WorkerCrashed(exitcode, pid, index, what=doing))
+                state.fail(p, WorkerCrashed(exitcode, pid, index, what=doing))
                 self.crashed += 1
             elif k <= ran:
                 if self._again(state, p, pid, exitcode):
