@@ -379,11 +379,15 @@ _COLD_RUN = """
 
 #: What a parkit.run whose function raises nothing never needs: the parent
 #: rebuilds no exception and forwards no log record (logging never imported);
+#: an importable function called on small plain values needs no pickler;
 #: nothing fails, so no parkit error class is needed; no segment is mapped, and
 #: none is looked for after a child that said it made none; no CPU set is
 #: checked.
 NOT_IN_COLD_RUN = (
     "parkit._core._segments",
+    # A call of an importable function on plain values, and a plain result,
+    # travel by pickle.dumps and pickle.loads (_worker._plain_call).
+    "parkit._core._wire",
     "traceback",
     "dataclasses",
     "ctypes",

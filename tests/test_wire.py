@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 import subprocess
 import sys
 import textwrap
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +56,45 @@ def test_a_run_childs_result_bytes_are_the_picklers(result: object) -> None:
     assert data == _worker.RESULT_TAG + _wire.dumps(result, main="reference")
     assert _worker.read_message(data).data.tobytes() == data[1:]  # type: ignore[union-attr]
     assert pickle.loads(data[1:]) == result
+
+
+def _local(x: int) -> int:
+    return x
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "plain"),
+    [
+        (hostile.identity, (1, "a", None), {"b": 2.5}, True),
+        (abs, (-3,), {}, True),
+        (hostile.identity, ([1],), {}, False),  # not a plain argument
+        (hostile.identity, (b"x" * (16 * 1024),), {}, False),  # not small
+        (hostile.identity, (), {"b": (1,)}, False),
+        (lambda x: x, (1,), {}, False),  # by value
+        (functools.partial(abs, -1), (), {}, False),  # not a function
+    ],
+)
+def test_a_plain_call_pickles_as_the_pickler_would(
+    fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], plain: bool
+) -> None:
+    # Payload.__reduce__ writes these with pickle.dumps, so that parkit.run(fn, 3)
+    # needs no _wire in the parent: the bytes must be the pickler's.
+    data = _worker._plain_call(fn, args, kwargs)
+    if plain:
+        assert data == _wire.dumps((fn, args, kwargs))
+    else:
+        assert data is None
+
+
+def test_a_call_of_a_main_function_is_left_to_the_pickler(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by name in this __main__, it would pickle by reference; _wire
+    # decides how __main__ travels (by value where the child lacks it).
+    fn = types.FunctionType(_local.__code__, {}, "main_fn")
+    fn.__module__ = "__main__"
+    fn.__qualname__ = "main_fn"
+    monkeypatch.setattr(sys.modules["__main__"], "main_fn", fn, raising=False)
+    assert pickle.loads(pickle.dumps(fn)) is fn
+    assert _worker._plain_call(fn, (1,), {}) is None
 
 
 def test_lambdas_go_by_value_and_keep_their_file_name() -> None:

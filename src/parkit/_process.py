@@ -6,13 +6,14 @@ import atexit
 import contextlib
 import multiprocessing
 import multiprocessing.process
+import pickle
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
-from ._core import _frames, _platform, _wire
+from ._core import _frames, _platform
 from ._core._checks import (
     check_bool,
     check_callable,
@@ -460,9 +461,13 @@ class Process(Generic[R]):
             raise WorkerCrashed(self._process.exitcode, self.pid, what=self._what)
         if message.kind == "ok":
             try:
-                value: R = _wire.loads(message.data)
+                # _wire.loads is pickle.loads: a run whose call and result are
+                # plain values never loads parkit's pickler (_worker._PLAIN).
+                value: R = pickle.loads(message.data)
                 return value
             except (Exception, SystemExit) as e:
+                from ._core import _wire  # noqa: PLC0415
+
                 raise _wire.serialization_error(
                     f"the result of {self._what} in the parent",
                     e,

@@ -31,6 +31,7 @@ import os
 import pickle
 import signal
 import sys
+import types
 from collections.abc import Callable
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5 MiB)
@@ -49,6 +50,10 @@ _PLAIN: frozenset[type] = frozenset({int, float, bool, type(None), complex, str,
 # grows its own buffer, slow for large ones (see _wire.py).
 _PLAIN_SMALL = 16 * 1024
 _PROTOCOL = 5  # _wire.PROTOCOL
+# Callables that pickle by name, as _wire's pickler sends them unless they
+# belong to __main__ (_wire._MAIN_NAMES).
+_BY_NAME = (types.FunctionType, types.BuiltinFunctionType)
+_MAIN_NAMES = ("__main__", "__mp_main__")
 
 __all__ = [
     "LOG_TAG",
@@ -150,12 +155,14 @@ class Payload:
     def __reduce__(self) -> tuple[Any, ...]:
         if self._call is None:
             return (_payload_from_bytes, (self._data,))
-        from . import _wire  # noqa: PLC0415 - the parent has it loaded
+        data = _plain_call(*self._call)
+        if data is None:
+            from . import _wire  # noqa: PLC0415
 
-        data = _wire.dumps_or_raise(
-            self._call,
-            f"the call {describe_callable(self._call[0])}(...) to send it to the child process",
-        )
+            data = _wire.dumps_or_raise(
+                self._call,
+                f"the call {describe_callable(self._call[0])}(...) to send it to the child process",
+            )
         return (_payload_from_bytes, (data,))
 
     def load(self) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
@@ -166,6 +173,29 @@ class Payload:
         # needs (cloudpickle, _wire's own helpers) and loads it.
         call: tuple[Any, tuple[Any, ...], dict[str, Any]] = pickle.loads(self._data)
         return call
+
+
+def _is_plain(value: object) -> bool:
+    return type(value) in _PLAIN and (
+        not isinstance(value, str | bytes | bytearray) or len(value) < _PLAIN_SMALL
+    )
+
+
+def _plain_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes | None:
+    """``(fn, args, kwargs)`` pickled by ``pickle.dumps``, where ``_wire.dumps``
+    would write the same bytes: a function found by name outside ``__main__``
+    (whose policy is ``_wire``'s), small :data:`_PLAIN` arguments. Else ``None``.
+
+    A ``parkit.run(fn, 3)`` then never loads ``_wire`` in the parent either.
+    """
+    if type(fn) not in _BY_NAME or getattr(fn, "__module__", None) in _MAIN_NAMES:
+        return None
+    if not all(map(_is_plain, args)) or not all(map(_is_plain, kwargs.values())):
+        return None
+    try:
+        return pickle.dumps((fn, args, kwargs), _PROTOCOL)
+    except Exception:
+        return None  # a local function, a lambda: by value, through _wire
 
 
 def _payload_from_bytes(data: bytes) -> Payload:
@@ -414,9 +444,7 @@ def _dump_result(result: object) -> bytes:
     whose bytes for a small :data:`_PLAIN` value ``pickle.dumps`` writes
     without it."""
     tag = RESULT_TAG if _SEGMENTS_MODULE in sys.modules else RESULT_NO_SEGMENTS_TAG
-    if type(result) in _PLAIN and (
-        not isinstance(result, str | bytes | bytearray) or len(result) < _PLAIN_SMALL
-    ):
+    if _is_plain(result):
         return tag + pickle.dumps(result, _PROTOCOL)
     from . import _wire  # noqa: PLC0415
 
