@@ -32,6 +32,7 @@ def test_the_run_childs_plain_results_are_the_picklers_types() -> None:
     assert _worker._PLAIN == _wire.ATOMS | _wire.SIZED
     assert _worker._PLAIN_SMALL == _wire.SMALL
     assert _worker._PROTOCOL == _wire.PROTOCOL
+    assert _worker._MAIN_NAMES == _wire._MAIN_NAMES
 
 
 @pytest.mark.parametrize(
@@ -44,9 +45,9 @@ def test_the_run_childs_plain_results_are_the_picklers_types() -> None:
         None,
         3 - 1j,
         "ü" * 10,
-        b"x" * (16 * 1024 - 1),
+        b"x" * (16 * 1024),
         bytearray(b"y" * 100),
-        "s" * (16 * 1024),  # not small: through _wire
+        "s" * (16 * 1024 + 1),  # not small: through _wire
         [1, "a"],  # not plain: through _wire
         hostile.identity,
     ],
@@ -68,7 +69,7 @@ def _local(x: int) -> int:
         (hostile.identity, (1, "a", None), {"b": 2.5}, True),
         (abs, (-3,), {}, True),
         (hostile.identity, ([1],), {}, False),  # not a plain argument
-        (hostile.identity, (b"x" * (16 * 1024),), {}, False),  # not small
+        (hostile.identity, (b"x" * (16 * 1024 + 1),), {}, False),  # not small
         (hostile.identity, (), {"b": (1,)}, False),
         (lambda x: x, (1,), {}, False),  # by value
         (functools.partial(abs, -1), (), {}, False),  # not a function

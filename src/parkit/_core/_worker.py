@@ -46,8 +46,9 @@ if TYPE_CHECKING:
 # of what parkit adds to one). They are _wire.ATOMS | _wire.SIZED, whose pickle
 # the C pickler writes exactly as parkit's (a test pins the two sets equal).
 _PLAIN: frozenset[type] = frozenset({int, float, bool, type(None), complex, str, bytes, bytearray})
-# ... below this size for str, bytes and bytearray (_wire.SMALL): pickle.dumps
-# grows its own buffer, slow for large ones (see _wire.py).
+# ... up to this size for str, bytes and bytearray (_wire.SMALL, the bound of
+# parkit.Queue's and Pipe's same shortcut): pickle.dumps grows its own buffer,
+# slow for large ones (see _wire.py).
 _PLAIN_SMALL = 16 * 1024
 _PROTOCOL = 5  # _wire.PROTOCOL
 # Callables that pickle by name, as _wire's pickler sends them unless they
@@ -177,7 +178,7 @@ class Payload:
 
 def _is_plain(value: object) -> bool:
     return type(value) in _PLAIN and (
-        not isinstance(value, str | bytes | bytearray) or len(value) < _PLAIN_SMALL
+        not isinstance(value, str | bytes | bytearray) or len(value) <= _PLAIN_SMALL
     )
 
 
@@ -339,7 +340,7 @@ def read_message(frame: bytes | bytearray) -> Message:
     tag = frame[:1]
     if tag in (RESULT_TAG, RESULT_NO_SEGMENTS_TAG):
         return Message("ok", "", data=memoryview(frame)[1:], segments=tag == RESULT_TAG)
-    from . import _wire  # noqa: PLC0415 - loaded by the parent's side already
+    from . import _wire  # noqa: PLC0415 - the Message of a call that raised
 
     message: Message = _wire.loads(frame)
     return message
