@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import pickle
 import platform
+import random
 import signal
 import statistics
 import subprocess
@@ -692,12 +693,23 @@ def fresh(code: str) -> tuple[float, str]:
 def interleaved_fresh(
     snippets: dict[str, str], repeat: int, warmup: bool = True
 ) -> dict[str, tuple[float, float]]:
-    """(whole-process ms, import ms) per snippet: medians, interleaved, after a warm-up."""
+    """(whole-process ms, import ms) per snippet: medians, interleaved, after a warm-up.
+
+    Each round runs the snippets in its own shuffled order (a fixed seed): a
+    forkserver or a resource tracker that a snippet started exits after it, while
+    the next snippet starts, and with a fixed order one contender would always
+    start beside the same one's leftovers (parkit.run after multiprocessing.Pool,
+    parkit.Pool after the bare interpreter).
+    """
     byte_compile()
     walls: dict[str, list[float]] = {name: [] for name in snippets}
     imports: dict[str, list[float]] = {name: [] for name in snippets}
+    order = random.Random(0)
     for rnd in range(repeat + warmup):
-        for name, code in snippets.items():
+        names = list(snippets)
+        order.shuffle(names)
+        for name in names:
+            code = snippets[name]
             wall, out = fresh(code)
             if rnd or not warmup:  # round 0 warms the disk cache and the machine
                 walls[name].append(wall * 1000)
