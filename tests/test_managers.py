@@ -323,3 +323,17 @@ def test_server_exits_when_its_owner_is_killed(context: str) -> None:
         assert owner.stdout is not None
         owner.stdin.close()
         owner.stdout.close()
+
+
+def test_the_handshake_reads_from_a_descriptor_numbered_above_1023() -> None:
+    # A process with many files open gets high descriptor numbers; select.select
+    # refuses those (ValueError), poll does not.
+    a, b = socket.socketpair()
+    high = os.dup2(a.fileno(), 1500)
+    try:
+        b.sendall(b"hello")
+        assert _managers._read_exact(high, 5, time.monotonic() + 30, "the peer") == b"hello"
+    finally:
+        os.close(high)
+        a.close()
+        b.close()
