@@ -7,10 +7,11 @@
 Contenders run interleaved (A B C A B C ...) after one warm-up run each, so drift
 of the machine hits all of them alike (fresh interpreters: in a shuffled order
 each round); each figure is the median of the repetitions. The markdown table
-(versions, core count, date) goes to stdout and to ``--out``. Peers: ``multiprocessing.Pool`` and
-``concurrent.futures.ProcessPoolExecutor`` always; loky, joblib, mpire and pebble
-when installed (``pip install 'parkit[bench]'``). Worker functions live in
-``benchmarks/workloads.py`` so every library ships them by reference.
+(versions, core count, date) goes to stdout and to ``--out``. Peers:
+``multiprocessing.Pool`` and ``concurrent.futures.ProcessPoolExecutor`` always;
+loky, joblib, mpire and pebble when installed (``pip install 'parkit[bench]'``).
+Worker functions live in ``benchmarks/workloads.py`` so every library ships them
+by reference.
 """
 
 from __future__ import annotations
