@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import multiprocessing.util
 import os
 import signal
@@ -225,6 +226,18 @@ def make_objects_and_wait(paths: parkit.Queue[str], how: str) -> None:
         os._exit(3)
     while True:
         time.sleep(60)
+
+
+def parent_gone_with_a_high_sentinel() -> bool:
+    """What ``_worker.parent_gone`` says (its parent alive) when the sentinel's
+    number is above 1023, as it is where the parent had that many files open."""
+    from parkit._core import _worker
+
+    parent = multiprocessing.parent_process()
+    assert parent is not None
+    high = os.dup2(parent.sentinel, 1500)
+    parent._sentinel = high  # type: ignore[attr-defined]
+    return _worker.parent_gone()
 
 
 def make_objects_return_and_exit() -> list[str]:

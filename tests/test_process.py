@@ -603,6 +603,14 @@ def test_what_a_child_keeps_to_its_end_is_removed_when_it_exits(context: str) ->
     assert [os.path.exists(path) for path in paths] == [False, False]
 
 
+def test_a_child_whose_sentinel_is_numbered_above_1023_sees_its_parent_alive(
+    context: str,
+) -> None:
+    # A pool worker asks this when its task pipe closes; "gone" would make it
+    # remove every segment of its live parent.
+    assert parkit.run(sync_tasks.parent_gone_with_a_high_sentinel, context=context) is False
+
+
 def test_what_a_child_made_is_removed_when_it_leaves_by_os_exit_after_its_result(
     context: str,
 ) -> None:

@@ -257,13 +257,16 @@ def parent_gone() -> bool:
     sentinel = getattr(parent, "sentinel", None)
     if sentinel is None:
         return False
-    import select  # noqa: PLC0415 - loaded by multiprocessing.connection anyway
+    # poll, not select: the sentinel keeps the number it had in the parent, and a
+    # parent with 1024 files open gives numbers that select refuses (ValueError),
+    # which read as "gone" here, and the worker then removed its live parent's
+    # segments. Loaded here: a pool worker, the one caller, has it (_segments).
+    from . import _platform  # noqa: PLC0415
 
     try:
-        readable, _, _ = select.select([sentinel], [], [], 0)
+        return bool(_platform.wait_fds([sentinel], 0))  # closed under us: POLLNVAL
     except (OSError, ValueError):
-        return True  # closed under us: nothing left to watch
-    return bool(readable)
+        return True  # nothing left to watch
 
 
 def set_affinity(cpus: frozenset[int]) -> None:
