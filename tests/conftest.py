@@ -144,6 +144,7 @@ _MARKER = "marker:"
 # and those are real workers that must be accounted for.
 _STDLIB_HELPER_MARKERS = (
     "from multiprocessing.forkserver import main",
+    "from parkit._core._forkserver import main",
     "from multiprocessing.resource_tracker import main",
 )
 

@@ -109,12 +109,19 @@ NOT_IN_COLD_POOL = (
     "parkit._core._logs",
 )
 
-#: What parkit's processes and pools never load unless the start method is
-#: forkserver (whose server speaks multiprocessing.connection): parkit's pipes
-#: and shared blocks are its own (_core/_frames.py, _segments.Block), since
-#: multiprocessing.connection and multiprocessing.heap import tempfile (with
-#: shutil, random, bz2, lzma), ~3-4 ms of a cold start.
-NOT_WITHOUT_FORKSERVER = ("multiprocessing.connection", "multiprocessing.heap", "tempfile")
+#: What parkit's processes and pools never load, under any start method: parkit's
+#: pipes and shared blocks are its own (_core/_frames.py, _segments.Block), and so
+#: is its fork server (_core/_forkserver.py), since multiprocessing.connection and
+#: multiprocessing.heap import tempfile (with shutil, random, bz2, lzma), ~3-4 ms
+#: of a cold start, and the stdlib's fork server imports connection in the parent
+#: and in the server.
+NOT_LOADED = (
+    "multiprocessing.connection",
+    "multiprocessing.heap",
+    "multiprocessing.forkserver",
+    "multiprocessing.popen_forkserver",
+    "tempfile",
+)
 
 #: A worker may load at most this many times the modules of a stdlib Pool worker.
 MODULES_RATIO = 1.25
@@ -275,9 +282,8 @@ def test_pool_worker_imports_only_what_it_needs(method: str, tmp_path: Path) -> 
     assert "parkit._backends._process._loop" in ours  # the probe ran in a parkit worker
     assert "multiprocessing.pool" in stdlib
     assert _loaded(ours, NOT_IN_WORKER) == []
-    if method == "spawn":
-        assert _loaded(ours, NOT_WITHOUT_FORKSERVER) == []
-        assert "tempfile" in stdlib  # what this saves
+    assert _loaded(ours, NOT_LOADED) == []
+    assert "tempfile" in stdlib  # what this saves
     assert len(ours) <= MODULES_RATIO * len(stdlib), sorted(set(ours) - set(stdlib))
 
 
@@ -306,8 +312,7 @@ def test_cold_pool_start_loads_only_what_it_needs(context: str) -> None:
     assert "parkit._pool._default" in modules
     assert _loaded(modules, NOT_IN_COLD_POOL) == []
     assert ("multiprocessing.spawn" in modules) == (context != "fork")
-    if context != "forkserver":
-        assert _loaded(modules, NOT_WITHOUT_FORKSERVER) == []
+    assert _loaded(modules, NOT_LOADED) == []
 
 
 _COMPILES = """
@@ -406,8 +411,7 @@ def test_cold_run_loads_no_traceback_module(context: str) -> None:
     modules = json.loads(_run_args(_COLD_RUN, context))
     assert "parkit._process" in modules
     assert _loaded(modules, NOT_IN_COLD_RUN) == []
-    if context != "forkserver":
-        assert _loaded(modules, NOT_WITHOUT_FORKSERVER) == []
+    assert _loaded(modules, NOT_LOADED) == []
 
 
 _RUN_CHILD = """
@@ -434,14 +438,13 @@ def test_run_child_imports_only_what_it_needs(method: str, tmp_path: Path) -> No
     # child's start (the stdlib's child imports only the task's module). The
     # pickler (_wire) comes when the result is not a small plain value: the
     # probe's list of names is pickled after this snapshot was taken.
-    assert sorted(m for m in modules if m.startswith("parkit")) == [
-        "parkit",
-        "parkit._core",
-        "parkit._core._frames",
-        "parkit._core._worker",
-    ]
-    if method == "spawn":
-        assert _loaded(modules, NOT_WITHOUT_FORKSERVER) == []
+    # A forkserver child also has what its server imported before forking it
+    # (its own module, and _platform), at no cost to the child.
+    server = ["parkit._core._forkserver", "parkit._core._platform"] * (method == "forkserver")
+    assert sorted(m for m in modules if m.startswith("parkit")) == sorted(
+        ["parkit", "parkit._core", "parkit._core._frames", "parkit._core._worker", *server]
+    )
+    assert _loaded(modules, NOT_LOADED) == []
 
 
 def _run_args(code: str, *args: str, cwd: Path | None = None) -> str:

@@ -406,6 +406,10 @@ def start_process(process: Any, report: ChildReport) -> None:
         # forkserver starts import it anyway.
         import multiprocessing.spawn  # noqa: PLC0415
 
+        if method == "forkserver":
+            from . import _forkserver  # noqa: PLC0415 - not under fork and spawn
+
+            _forkserver.use_for(process)
         with _swap_lock:
             original = multiprocessing.spawn.get_preparation_data
             me = threading.get_ident()
