@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -78,10 +79,11 @@ def test_the_stdlib_server_that_this_replaces_listens_on_a_path() -> None:
     p.start()
     p.join(BOUND_S)
     assert p.exitcode == 0
-    address = stdlib._forkserver._forkserver_address
+    server: Any = stdlib._forkserver
+    address = server._forkserver_address
     assert isinstance(address, str)
     assert os.path.exists(address)
-    assert address in _unix_sockets(stdlib._forkserver._forkserver_pid)
+    assert address in _unix_sockets(server._forkserver_pid)
 
 
 def test_the_server_ignores_ctrl_c() -> None:

@@ -93,11 +93,23 @@ def _read_signed(fd: int) -> int:
 
 
 class _Server:
-    """The running server: its pid and the parent's end of the socket pair."""
+    """The running server: its pid and the parent's end of the socket pair.
 
-    def __init__(self, pid: int, control: socket.socket) -> None:
+    The end is kept as a bare descriptor (closed by the kernel at exit, when
+    the server must see it close), not as a socket object that would warn
+    of being left open at interpreter exit.
+    """
+
+    def __init__(self, pid: int, control: int) -> None:
         self.pid = pid
         self.control = control
+
+    def send(self, fds: list[int]) -> None:
+        sock = socket.socket(fileno=self.control)
+        try:
+            multiprocessing.reduction.sendfds(sock, fds)
+        finally:
+            sock.detach()
 
 
 _server: _Server | None = None
@@ -135,7 +147,7 @@ def _start() -> _Server:
         raise
     finally:
         theirs.close()
-    return _Server(pid, ours)
+    return _Server(pid, ours.detach())
 
 
 def _running() -> _Server:
@@ -148,7 +160,7 @@ def _running() -> _Server:
             pid = _server.pid
         if pid == 0:
             return _server
-        _server.control.close()
+        os.close(_server.control)
         _server = None
     _server = _start()
     return _server
@@ -167,7 +179,7 @@ def _new_process(fds: list[int]) -> tuple[int, int]:
         with _lock:
             server = _running()
             tracker_fd: int = resource_tracker.getfd()  # type: ignore[assignment]  # running
-            multiprocessing.reduction.sendfds(server.control, [data_r, status_w, tracker_fd, *fds])
+            server.send([data_r, status_w, tracker_fd, *fds])
     except BaseException:
         os.close(status_r)
         os.close(data_w)
@@ -185,7 +197,7 @@ def _forget_server() -> None:
     global _server
     server, _server = _server, None
     if server is not None:
-        server.control.close()
+        os.close(server.control)
 
 
 _platform.after_fork_in_child(_forget_server)
