@@ -197,6 +197,9 @@ def test_a_process_forked_from_the_parent_starts_its_own_server(tmp_path: Path) 
 
         if __name__ == "__main__":
             first = start()
+            # As if another thread were starting a process at the fork: the
+            # child's copy of the lock must not stay held.
+            _forkserver._lock.acquire()
             child = os.fork()
             if child == 0:
                 assert _forkserver._server is None  # forgotten at the fork
@@ -204,6 +207,7 @@ def test_a_process_forked_from_the_parent_starts_its_own_server(tmp_path: Path) 
                 print(own, flush=True)
                 parkit.shutdown()
                 os._exit(0 if own != first else 1)
+            _forkserver._lock.release()
             _, status = os.waitpid(child, 0)
             print(first, start(), os.waitstatus_to_exitcode(status))
         """,
@@ -230,10 +234,30 @@ def test_a_stdlib_connection_reaches_a_forkserver_child() -> None:
 
 def test_a_forkserver_child_runs_the_exit_hooks_it_registered(tmp_path: Path) -> None:
     # As on Python 3.13, on every version: the hooks registered while the child
-    # ran run at its end (the stdlib's server on 3.11 and 3.12 skipped them).
+    # ran run at its end (the stdlib's server on 3.11.7 and 3.12.1 skips them).
     marker = tmp_path / "hook-ran"
     p = parkit.Process(target=tasks.register_exit_hook, args=(str(marker),), context="forkserver")
     p.start()
     p.join(BOUND_S)
     assert p.exitcode == 0
     assert marker.read_text() == "ran"
+
+
+def test_the_server_imports_parkit_from_where_the_parent_did(tmp_path: Path) -> None:
+    # The parent's sys.path no longer names parkit's directory (the script
+    # took it out after the import): the server still finds parkit.
+    out = _script(
+        tmp_path,
+        """
+        import os, sys
+        import parkit
+        from parkit._core import _forkserver
+
+        if __name__ == "__main__":
+            root = _forkserver._PARKIT_ROOT
+            sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != root]
+            os.environ.pop("PYTHONPATH", None)
+            print(parkit.run(abs, -5, context="forkserver"))
+        """,
+    )
+    assert out == "5\n"

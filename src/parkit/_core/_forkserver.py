@@ -113,6 +113,8 @@ class _Server:
 
 
 _server: _Server | None = None
+#: The directory that holds the parkit package, for the server's sys.path.
+_PARKIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _lock = threading.Lock()
 
 
@@ -129,9 +131,10 @@ def _start() -> _Server:
     ours, theirs = socket.socketpair()
     try:
         # The parent's sys.path: parkit (and what is preloaded) imports in the
-        # server as it does here.
+        # server as it does here, even where sys.path changed since parkit's import.
+        path = [*sys.path, _PARKIT_ROOT] if _PARKIT_ROOT not in sys.path else sys.path
         command = (
-            f"import sys; sys.path = {sys.path!r}; "
+            f"import sys; sys.path = {path!r}; "
             "from parkit._core._forkserver import main; "
             f"main({theirs.fileno()}, {_preload()!r})"
         )
@@ -193,8 +196,10 @@ def _new_process(fds: list[int]) -> tuple[int, int]:
 def _forget_server() -> None:
     # os.fork() from a process that had a server: the child's first start
     # starts its own; the pair's end is the parent's, and the server must see
-    # it close when the parent goes.
-    global _server
+    # it close when the parent goes. The lock may have been held by another
+    # thread of the parent at the fork: the child's copy would stay held.
+    global _server, _lock
+    _lock = threading.Lock()
     server, _server = _server, None
     if server is not None:
         os.close(server.control)
