@@ -245,17 +245,19 @@ def test_a_forkserver_child_runs_the_exit_hooks_it_registered(tmp_path: Path) ->
 
 def test_the_server_imports_parkit_from_where_the_parent_did(tmp_path: Path) -> None:
     # The parent's sys.path no longer names parkit's directory (the script
-    # took it out after the import): the server still finds parkit.
+    # took it out after the import), and holds a path object: the server still
+    # finds parkit.
     out = _script(
         tmp_path,
         """
-        import os, sys
+        import os, pathlib, sys
         import parkit
         from parkit._core import _forkserver
 
         if __name__ == "__main__":
             root = _forkserver._PARKIT_ROOT
             sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != root]
+            sys.path.append(pathlib.Path("/a/path/object"))  # skipped, as imports skip it
             os.environ.pop("PYTHONPATH", None)
             print(parkit.run(abs, -5, context="forkserver"))
         """,

@@ -132,7 +132,10 @@ def _start() -> _Server:
     try:
         # The parent's sys.path: parkit (and what is preloaded) imports in the
         # server as it does here, even where sys.path changed since parkit's import.
-        path = [*sys.path, _PARKIT_ROOT] if _PARKIT_ROOT not in sys.path else sys.path
+        # Its str entries: the import system skips any other (a Path object).
+        path = [p for p in sys.path if isinstance(p, str)]
+        if _PARKIT_ROOT not in path:
+            path.append(_PARKIT_ROOT)
         command = (
             f"import sys; sys.path = {path!r}; "
             "from parkit._core._forkserver import main; "
