@@ -157,6 +157,35 @@ def test_the_server_is_replaced_when_it_dies(tmp_path: Path) -> None:
     assert third == second
 
 
+def test_a_server_that_dies_just_after_its_check_is_replaced(tmp_path: Path) -> None:
+    # The server dies between the liveness check and the request: the check
+    # is made to say "alive" (as it does in the moment before a death).
+    out = _script(
+        tmp_path,
+        """
+        import os, signal
+        import parkit
+        from parkit._core import _forkserver
+
+        def start():
+            assert parkit.run(abs, -3, context="forkserver") == 3
+            return _forkserver._server.pid
+
+        if __name__ == "__main__":
+            first = start()
+            os.kill(first, signal.SIGKILL)
+            os.waitpid(first, 0)
+            real_waitpid = os.waitpid
+            os.waitpid = lambda pid, flags: (0, 0) if pid == first else real_waitpid(pid, flags)
+            second = start()
+            os.waitpid = real_waitpid
+            print(first, second)
+        """,
+    )
+    first, second = map(int, out.split())
+    assert second != first
+
+
 def test_a_module_named_by_set_forkserver_preload_is_imported_in_the_server(
     tmp_path: Path,
 ) -> None:

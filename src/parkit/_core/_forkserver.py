@@ -156,16 +156,17 @@ def _start() -> _Server:
     return _Server(pid, ours.detach())
 
 
-def _running() -> _Server:
-    """The server, started (again, if it died) if need be. Call with ``_lock`` held."""
+def _running(*, replace: bool = False) -> _Server:
+    """The server, started (again, if it died or ``replace``). Call with ``_lock`` held."""
     global _server
     if _server is not None:
         try:
             pid, _ = os.waitpid(_server.pid, os.WNOHANG)
         except ChildProcessError:
             pid = _server.pid
-        if pid == 0:
+        if pid == 0 and not replace:
             return _server
+        # Its end closed: a server still alive (replace) sees it and exits.
         os.close(_server.control)
         _server = None
     _server = _start()
@@ -183,9 +184,14 @@ def _new_process(fds: list[int]) -> tuple[int, int]:
     data_r, data_w = os.pipe()
     try:
         with _lock:
-            server = _running()
             tracker_fd: int = resource_tracker.getfd()  # type: ignore[assignment]  # running
-            server.send([data_r, status_w, tracker_fd, *fds])
+            request = [data_r, status_w, tracker_fd, *fds]
+            try:
+                _running().send(request)
+            except OSError:
+                # The server died after _running() found it alive: once more,
+                # with a new one (an error again is not the server's).
+                _running(replace=True).send(request)
     except BaseException:
         os.close(status_r)
         os.close(data_w)
