@@ -186,6 +186,41 @@ def test_a_server_that_dies_just_after_its_check_is_replaced(tmp_path: Path) -> 
     assert second != first
 
 
+def test_a_request_that_fails_on_its_own_leaves_the_server_serving(tmp_path: Path) -> None:
+    # An error that is not the server's end closing (a bad descriptor in the
+    # request) fails that start only: the server, and its children, stay.
+    out = _script(
+        tmp_path,
+        """
+        import errno
+        import parkit
+        from parkit._core import _forkserver
+
+        def start():
+            assert parkit.run(abs, -3, context="forkserver") == 3
+            return _forkserver._server.pid
+
+        def bad_descriptor(self, fds):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+
+        if __name__ == "__main__":
+            first = start()
+            send = _forkserver._Server.send
+            _forkserver._Server.send = bad_descriptor
+            try:
+                start()
+            except OSError as error:
+                print(error.errno == errno.EBADF)
+            _forkserver._Server.send = send
+            print(first, start())
+        """,
+    )
+    failed, pids = out.splitlines()
+    assert failed == "True"
+    first, again = map(int, pids.split())
+    assert again == first
+
+
 def test_a_module_named_by_set_forkserver_preload_is_imported_in_the_server(
     tmp_path: Path,
 ) -> None:
@@ -202,7 +237,7 @@ def test_a_module_named_by_set_forkserver_preload_is_imported_in_the_server(
             return preloaded.IMPORTED_IN, os.getpid()
 
         if __name__ == "__main__":
-            multiprocessing.set_forkserver_preload(["preloaded"])
+            multiprocessing.set_forkserver_preload(("preloaded",))  # a tuple, as the stdlib allows
             imported_in, child = parkit.run(where, context="forkserver")
             print(imported_in, child, _forkserver._server.pid)
         """,

@@ -116,19 +116,26 @@ _server: _Server | None = None
 #: The directory that holds the parkit package, for the server's sys.path.
 _PARKIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _lock = threading.Lock()
+#: The parent's end of a pair whose server is being started (None otherwise).
+_starting: int | None = None
+#: Servers that died and are not reaped yet (see _running).
+_dead: list[int] = []
 
 
 def _preload() -> list[str]:
     """What ``multiprocessing.set_forkserver_preload`` set; ``["__main__"]`` if nothing."""
     stdlib = sys.modules.get("multiprocessing.forkserver")
     modules = getattr(getattr(stdlib, "_forkserver", None), "_preload_modules", None)
-    return list(modules) if isinstance(modules, list) else ["__main__"]
+    # The stdlib keeps what it was given: a list or a tuple of names.
+    return ["__main__"] if modules is None else [str(name) for name in modules]
 
 
 def _start() -> _Server:
     import multiprocessing.spawn  # noqa: PLC0415 - imported by every start anyway
 
+    global _starting
     ours, theirs = socket.socketpair()
+    _starting = ours.fileno()  # for a fork meanwhile: _forget_server
     try:
         # The parent's sys.path: parkit (and what is preloaded) imports in the
         # server as it does here, even where sys.path changed since parkit's import.
@@ -153,20 +160,31 @@ def _start() -> _Server:
         raise
     finally:
         theirs.close()
+        _starting = None
     return _Server(pid, ours.detach())
 
 
-def _running(*, replace: bool = False) -> _Server:
-    """The server, started (again, if it died or ``replace``). Call with ``_lock`` held."""
+def _running(*, gone: bool = False) -> _Server:
+    """The server, started (again, if it died) if need be. Call with ``_lock`` held.
+
+    ``gone``: a request just found the server's end closed (it is exiting,
+    whatever ``waitpid`` said a moment before).
+    """
     global _server
+    for pid in list(_dead):  # reaped once they have exited; never waited for
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                continue
+        _dead.remove(pid)
     if _server is not None:
         try:
             pid, _ = os.waitpid(_server.pid, os.WNOHANG)
         except ChildProcessError:
             pid = _server.pid
-        if pid == 0 and not replace:
+        if pid == 0 and not gone:
             return _server
-        # Its end closed: a server still alive (replace) sees it and exits.
+        if pid == 0:
+            _dead.append(_server.pid)
         os.close(_server.control)
         _server = None
     _server = _start()
@@ -188,10 +206,11 @@ def _new_process(fds: list[int]) -> tuple[int, int]:
             request = [data_r, status_w, tracker_fd, *fds]
             try:
                 _running().send(request)
-            except OSError:
+            except (BrokenPipeError, ConnectionResetError):
                 # The server died after _running() found it alive: once more,
-                # with a new one (an error again is not the server's).
-                _running(replace=True).send(request)
+                # with a new one. (Any other error is the request's own, and a
+                # live server keeps serving its children.)
+                _running(gone=True).send(request)
     except BaseException:
         os.close(status_r)
         os.close(data_w)
@@ -207,11 +226,15 @@ def _forget_server() -> None:
     # starts its own; the pair's end is the parent's, and the server must see
     # it close when the parent goes. The lock may have been held by another
     # thread of the parent at the fork: the child's copy would stay held.
-    global _server, _lock
+    global _server, _lock, _starting
     _lock = threading.Lock()
     server, _server = _server, None
     if server is not None:
         os.close(server.control)
+    if _starting is not None:  # another thread was starting one at the fork
+        os.close(_starting)
+        _starting = None
+    _dead.clear()  # the parent's children, not this process's
 
 
 _platform.after_fork_in_child(_forget_server)
@@ -312,7 +335,11 @@ def use_for(process: Any) -> None:
 
 def main(control_fd: int, preload: list[str]) -> None:
     """Run the server on ``control_fd``, its end of the socket pair, until that closes."""
-    import selectors  # noqa: PLC0415 - the server only
+    # The server's own, and what every child runs (_child): imported once
+    # here, not in each child.
+    import multiprocessing.resource_tracker  # noqa: PLC0415
+    import multiprocessing.spawn  # noqa: PLC0415
+    import selectors  # noqa: PLC0415
 
     # "__main__" is this server's own, as in the stdlib's server: each child
     # imports the parent's main module itself, while it prepares.
