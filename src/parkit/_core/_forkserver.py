@@ -58,7 +58,7 @@ import struct
 import sys
 import threading
 
-from . import _platform
+from . import _frames, _platform
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: the server and its children don't import typing
 if TYPE_CHECKING:
@@ -73,19 +73,11 @@ _SIGNED = struct.Struct("q")
 
 
 def _write_signed(fd: int, n: int) -> None:
-    data = _SIGNED.pack(n)
-    while data:
-        data = data[os.write(fd, data) :]
+    _frames.write_all(fd, _SIGNED.pack(n))
 
 
 def _read_signed(fd: int) -> int:
-    data = b""
-    while len(data) < _SIGNED.size:
-        chunk = os.read(fd, _SIGNED.size - len(data))
-        if not chunk:
-            raise EOFError("the fork server closed the status pipe")
-        data += chunk
-    n: int = _SIGNED.unpack(data)[0]
+    n: int = _SIGNED.unpack(_frames.read_exactly(fd, _SIGNED.size))[0]
     return n
 
 

@@ -29,7 +29,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING: workers don't import typing (~0.5
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["OwnedFd", "Reader", "Writer", "header", "pipe"]
+__all__ = ["OwnedFd", "Reader", "Writer", "header", "pipe", "read_exactly", "write_all"]
 
 # Frames up to this size go out in one write, header and bytes joined: one
 # system call (multiprocessing joins them up to 16 KiB).
@@ -119,13 +119,14 @@ class Writer(_End):
         fd = self.fileno()
         head = header(len(data))
         if len(data) < _JOIN_BELOW:
-            _write_all(fd, head + data)
+            write_all(fd, head + data)
         else:
-            _write_all(fd, head)
-            _write_all(fd, data)
+            write_all(fd, head)
+            write_all(fd, data)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (a blocking descriptor)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -144,10 +145,10 @@ class Reader(_End):
             OSError: the read failed.
         """
         fd = self.fileno()
-        size = int.from_bytes(_read(fd, 4), "big", signed=True)
+        size = int.from_bytes(read_exactly(fd, 4), "big", signed=True)
         if size == -1:
-            size = int.from_bytes(_read(fd, 8), "big")
-        return _read(fd, size)
+            size = int.from_bytes(read_exactly(fd, 8), "big")
+        return read_exactly(fd, size)
 
     def poll(self, timeout: float | None = 0.0) -> bool:
         """Whether there is something to read (or the end of the pipe) within ``timeout`` s."""
@@ -157,7 +158,8 @@ class Reader(_End):
         return bool(_platform.wait_fds([self.fileno()], timeout))
 
 
-def _read(fd: int, size: int) -> bytes | bytearray:
+def read_exactly(fd: int, size: int) -> bytes | bytearray:
+    """Read ``size`` bytes from ``fd``; ``EOFError`` if it ends first."""
     if size == 0:
         return b""
     first = os.read(fd, size)
