@@ -48,16 +48,35 @@ def _unix_sockets(pid: int) -> list[str]:
     return sorted(str(c.laddr) for c in conns)
 
 
-def _script(tmp_path: Path, body: str, *args: str) -> str:
-    (tmp_path / "job.py").write_text(textwrap.dedent(body))
-    done = subprocess.run(
-        [sys.executable, "job.py", *args],
+# What every script below starts with: start() starts a forkserver child and
+# returns the pid of the server that forked it.
+_PRELUDE = """
+import errno, multiprocessing, os, pathlib, signal, sys
+import parkit
+from parkit._core import _forkserver
+
+def start():
+    assert parkit.run(abs, -3, context="forkserver") == 3
+    return _forkserver._server.pid
+"""
+
+
+def _job(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    """Run ``body``, after the prelude, as the script job.py in ``tmp_path``."""
+    (tmp_path / "job.py").write_text(_PRELUDE + textwrap.dedent(body))
+    return subprocess.run(
+        [sys.executable, "job.py"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
         cwd=tmp_path,
     )
+
+
+def _script(tmp_path: Path, body: str) -> str:
+    """Run ``body`` as :func:`_job` does; its stdout, after checking it succeeded."""
+    done = _job(tmp_path, body)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -106,27 +125,13 @@ def _gone(pid: int) -> bool:
 
 
 def test_the_server_goes_when_its_parent_is_killed(tmp_path: Path) -> None:
-    (tmp_path / "job.py").write_text(
-        textwrap.dedent(
-            """
-            import os, signal
-            import parkit
-            from parkit._core import _forkserver
-
-            if __name__ == "__main__":
-                assert parkit.run(abs, -3, context="forkserver") == 3
-                print(_forkserver._server.pid, flush=True)
-                os.kill(os.getpid(), signal.SIGKILL)
-            """
-        )
-    )
-    done = subprocess.run(
-        [sys.executable, "job.py"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        check=False,
+    done = _job(
+        tmp_path,
+        """
+        if __name__ == "__main__":
+            print(start(), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert _gone(int(done.stdout))
@@ -136,14 +141,6 @@ def test_the_server_is_replaced_when_it_dies(tmp_path: Path) -> None:
     out = _script(
         tmp_path,
         """
-        import os, signal
-        import parkit
-        from parkit._core import _forkserver
-
-        def start():
-            assert parkit.run(abs, -3, context="forkserver") == 3
-            return _forkserver._server.pid
-
         if __name__ == "__main__":
             first = start()
             os.kill(first, signal.SIGKILL)
@@ -163,14 +160,6 @@ def test_a_server_that_dies_just_after_its_check_is_replaced(tmp_path: Path) -> 
     out = _script(
         tmp_path,
         """
-        import os, signal
-        import parkit
-        from parkit._core import _forkserver
-
-        def start():
-            assert parkit.run(abs, -3, context="forkserver") == 3
-            return _forkserver._server.pid
-
         if __name__ == "__main__":
             first = start()
             os.kill(first, signal.SIGKILL)
@@ -192,14 +181,6 @@ def test_a_request_that_fails_on_its_own_leaves_the_server_serving(tmp_path: Pat
     out = _script(
         tmp_path,
         """
-        import errno
-        import parkit
-        from parkit._core import _forkserver
-
-        def start():
-            assert parkit.run(abs, -3, context="forkserver") == 3
-            return _forkserver._server.pid
-
         def bad_descriptor(self, fds):
             raise OSError(errno.EBADF, "Bad file descriptor")
 
@@ -228,10 +209,6 @@ def test_a_module_named_by_set_forkserver_preload_is_imported_in_the_server(
     out = _script(
         tmp_path,
         """
-        import multiprocessing, os, sys
-        import parkit
-        from parkit._core import _forkserver
-
         def where():
             import preloaded
             return preloaded.IMPORTED_IN, os.getpid()
@@ -251,14 +228,6 @@ def test_a_process_forked_from_the_parent_starts_its_own_server(tmp_path: Path) 
     out = _script(
         tmp_path,
         """
-        import os
-        import parkit
-        from parkit._core import _forkserver
-
-        def start():
-            assert parkit.run(abs, -3, context="forkserver") == 3
-            return _forkserver._server.pid
-
         if __name__ == "__main__":
             first = start()
             # As if another thread were starting a process at the fork: the
@@ -314,10 +283,6 @@ def test_the_server_imports_parkit_from_where_the_parent_did(tmp_path: Path) -> 
     out = _script(
         tmp_path,
         """
-        import os, pathlib, sys
-        import parkit
-        from parkit._core import _forkserver
-
         if __name__ == "__main__":
             root = _forkserver._PARKIT_ROOT
             sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != root]
